@@ -1,5 +1,7 @@
 """Clients for the HTTP APIs that sell Luma Dream Machine. aiohttp only; knows nothing of Discord."""
 
+from bot.luma.acedatacloud import AceDataCloudClient
+from bot.luma.base import LumaClient
 from bot.luma.errors import (
     AuthenticationFailed,
     BalanceExhausted,
@@ -10,6 +12,8 @@ from bot.luma.errors import (
     RateLimited,
     TaskNotFound,
 )
+from bot.luma.factory import DEFAULT_BASE_URLS, PROVIDERS, make_client
+from bot.luma.http import RetryPolicy
 from bot.luma.types import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
@@ -19,9 +23,43 @@ from bot.luma.types import (
     TaskResult,
     TaskState,
 )
+from bot.luma.umami import UmamiClient
+from bot.luma.validation import (
+    InvalidInput,
+    parse_extend_target,
+    validate_aspect_ratio,
+    validate_image_url,
+    validate_prompt,
+)
 
 __all__ = [
-    "ASPECT_RATIOS", "DEFAULT_ASPECT_RATIO", "MAX_PROMPT_LENGTH", "AuthenticationFailed", "BalanceExhausted",
-    "ExtendRequest", "GenerateRequest", "InvalidRequest", "LumaError", "ModerationRefused",
-    "ProviderUnavailable", "RateLimited", "TaskNotFound", "TaskResult", "TaskState",
+    "ASPECT_RATIOS",
+    "DEFAULT_ASPECT_RATIO",
+    "MAX_PROMPT_LENGTH",
+    "AuthenticationFailed",
+    "BalanceExhausted",
+    "ExtendRequest",
+    "GenerateRequest",
+    "InvalidRequest",
+    "LumaError",
+    "ModerationRefused",
+    "ProviderUnavailable",
+    "RateLimited",
+    "TaskNotFound",
+    "TaskResult",
+    "TaskState",
+    # clients
+    "DEFAULT_BASE_URLS",
+    "PROVIDERS",
+    "AceDataCloudClient",
+    "LumaClient",
+    "RetryPolicy",
+    "UmamiClient",
+    "make_client",
+    # input checks
+    "InvalidInput",
+    "parse_extend_target",
+    "validate_aspect_ratio",
+    "validate_image_url",
+    "validate_prompt",
 ]

@@ -54,9 +54,17 @@ class RateLimited(LumaError):
 
 
 class ProviderUnavailable(LumaError):
-    """5xx, timeouts, dropped connections, bodies that are not JSON: the provider may recover."""
+    """5xx, timeouts, dropped connections, bodies that are not JSON: the provider may recover.
+
+    `maybe_submitted` is True when a create request (generate/extend) may have reached the provider before the
+    answer was lost, so a paid task may exist: the caller must not simply submit it again.
+    """
 
     retryable = True
+
+    def __init__(self, message: str, *, maybe_submitted: bool = False, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.maybe_submitted = maybe_submitted
 
 
 class TaskNotFound(LumaError):

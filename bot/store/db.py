@@ -1,0 +1,64 @@
+"""Database connection and schema migrations (Tortoise's built-in migration framework)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.migrations.api import migrate as tortoise_migrate
+
+log = logging.getLogger(__name__)
+
+MODELS_MODULE = "bot.store.models"
+MIGRATIONS_MODULE = "bot.store.migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Accept the URL spellings admins use (postgresql://) and make SQLite's directory exist."""
+    if url.startswith("postgresql://"):
+        url = "postgres://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite://") and url != "sqlite://:memory:":
+        path = Path(url.removeprefix("sqlite://").split("?", 1)[0])
+        if path.parent and str(path.parent) not in ("", "."):
+            path.parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def tortoise_config(url: str) -> dict[str, Any]:
+    url = normalise_url(url)
+    # Tortoise caches compiled queries per connection *name*: naming it after the dialect keeps SQLite's
+    # placeholders from leaking into PostgreSQL queries when one process (the tests) opens both.
+    name = url.split("://", 1)[0]
+    return {
+        "connections": {name: url},
+        "apps": {
+            "models": {
+                "models": [MODELS_MODULE],
+                "migrations": MIGRATIONS_MODULE,
+                "default_connection": name,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def migrate(url: str) -> None:
+    """Apply every pending migration; safe to run on every start."""
+    await tortoise_migrate(config=tortoise_config(url))
+    await close_database()
+
+
+async def open_database(url: str, *, run_migrations: bool = True) -> None:
+    if run_migrations:
+        await migrate(url)
+    await Tortoise.init(config=tortoise_config(url))
+
+
+async def close_database() -> None:
+    """Close connections and forget the model registry, so the next open may use another database
+    (the query builders are bound to a dialect at init)."""
+    await Tortoise.close_connections()
+    await Tortoise._reset_apps()

@@ -1,0 +1,244 @@
+"""Job queries and state transitions. Every transition is a compare-and-set on the job's state, so two
+loops or two processes racing on one job can never both win, and quota settlement rides in the same
+transaction as the state change it belongs to."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
+
+from bot.luma.types import TaskResult
+from bot.store.models import (
+    ACTIVE_STATES,
+    UNFINISHED_STATES,
+    FailureKind,
+    Job,
+    JobAction,
+    JobState,
+    QuotaEntry,
+)
+from bot.store.quotas import QuotaBook
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """What a member asked for, already validated, plus where the answer must go."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    action: JobAction
+    prompt: str
+    provider: str
+    options: dict = field(default_factory=dict)
+    role_ids: tuple[int, ...] = ()
+    thread_id: int | None = None
+    source_message_id: int | None = None
+    parent_id: int | None = None
+    parent_video_id: str | None = None
+    parent_video_url: str | None = None
+
+
+async def create_job(new: NewJob, quotas: QuotaBook, *, deadline: timedelta) -> Job:
+    """Reserve a unit and record the job in one transaction: either both happen or neither."""
+    now = utcnow()
+    reservation = await quotas.prepare(new.guild_id, new.user_id, new.role_ids, now=now)
+    async with in_transaction():
+        await quotas.hold(reservation)
+        job = await Job.create(
+            guild_id=new.guild_id,
+            user_id=new.user_id,
+            channel_id=new.channel_id,
+            thread_id=new.thread_id,
+            source_message_id=new.source_message_id,
+            action=new.action,
+            prompt=new.prompt,
+            options=new.options,
+            parent_id=new.parent_id,
+            parent_video_id=new.parent_video_id,
+            parent_video_url=new.parent_video_url,
+            provider=new.provider,
+            callback_secret=secrets.token_urlsafe(32),
+            deadline_at=now + deadline,
+        )
+        await QuotaEntry.create(job=job, usage_id=reservation.usage_id)
+    return job
+
+
+async def get_job(job_id: int) -> Job | None:
+    return await Job.get_or_none(id=job_id)
+
+
+async def set_location(job_id: int, *, thread_id: int | None = None, status_message_id: int | None = None) -> None:
+    values = {k: v for k, v in {"thread_id": thread_id, "status_message_id": status_message_id}.items() if v}
+    if values:
+        await Job.filter(id=job_id).update(**values)
+
+
+async def queue_position(job: Job) -> int:
+    """1 for the next job to be sent; 0 once the job has left the queue."""
+    if job.state != JobState.QUEUED:
+        return 0
+    return await Job.filter(state=JobState.QUEUED, id__lte=job.id).count()
+
+
+async def active_count() -> int:
+    return await Job.filter(state__in=ACTIVE_STATES).count()
+
+
+async def claim_queued(limit: int) -> list[Job]:
+    """Move up to `limit` of the oldest queued jobs to `submitting`, in order; each claim is a CAS."""
+    claimed: list[Job] = []
+    if limit <= 0:
+        return claimed
+    candidates = await Job.filter(state=JobState.QUEUED).order_by("id").limit(limit).values_list("id", flat=True)
+    for job_id in candidates:
+        if await Job.filter(id=job_id, state=JobState.QUEUED).update(state=JobState.SUBMITTING):
+            claimed.append(await Job.get(id=job_id))
+    return claimed
+
+
+async def return_to_queue(job: Job) -> bool:
+    """The provider could not take the job now; it keeps its place (its id) in the queue."""
+    return bool(await Job.filter(id=job.id, state=JobState.SUBMITTING).update(state=JobState.QUEUED))
+
+
+async def mark_running(job: Job, task_id: str, *, first_poll_at: datetime) -> bool:
+    now = utcnow()
+    changed = await Job.filter(id=job.id, state=JobState.SUBMITTING).update(
+        state=JobState.RUNNING, task_id=task_id, submitted_at=now, next_poll_at=first_poll_at
+    )
+    if changed:
+        job.state, job.task_id, job.submitted_at, job.next_poll_at = JobState.RUNNING, task_id, now, first_poll_at
+    return bool(changed)
+
+
+async def mark_completed(job: Job, result: TaskResult) -> bool:
+    changed = await Job.filter(id=job.id, state__in=UNFINISHED_STATES).update(
+        state=JobState.COMPLETED,
+        finished_at=utcnow(),
+        next_poll_at=None,
+        video_id=result.video_id,
+        video_url=result.video_url,
+        video_width=result.video_width,
+        video_height=result.video_height,
+        thumbnail_url=result.thumbnail_url,
+        thumbnail_width=result.thumbnail_width,
+        thumbnail_height=result.thumbnail_height,
+    )
+    return bool(changed)
+
+
+async def mark_failed(job: Job, kind: FailureKind, reason: str | None, quotas: QuotaBook) -> bool:
+    """End the job without a video and give its unit back, atomically."""
+    async with in_transaction():
+        changed = await Job.filter(id=job.id, state__in=UNFINISHED_STATES).update(
+            state=JobState.FAILED, finished_at=utcnow(), next_poll_at=None, failure_kind=kind,
+            failure_reason=(reason or "")[:2000] or None,
+        )
+        if changed:
+            await quotas.refund(job.id)
+    return bool(changed)
+
+
+async def mark_delivered(job: Job, quotas: QuotaBook, *, result_message_id: int | None = None) -> bool:
+    """The requester has the outcome: charge a delivered video's unit in the same transaction."""
+    async with in_transaction():
+        values: dict = {"delivered_at": utcnow(), "next_delivery_at": None}
+        if result_message_id:
+            values["result_message_id"] = result_message_id
+        changed = await Job.filter(
+            id=job.id, state__in=(JobState.COMPLETED, JobState.FAILED), delivered_at__isnull=True
+        ).update(**values)
+        if changed:
+            if job.state == JobState.COMPLETED:
+                await quotas.charge(job.id)
+            else:
+                await quotas.refund(job.id)  # no-op when the failure already refunded it
+    return bool(changed)
+
+
+async def delivery_failed(job: Job, retry_at: datetime) -> None:
+    await Job.filter(id=job.id).update(delivery_attempts=F("delivery_attempts") + 1, next_delivery_at=retry_at)
+
+
+async def due_for_poll(now: datetime, provider: str, limit: int) -> list[Job]:
+    return (
+        await Job.filter(state=JobState.RUNNING, provider=provider, next_poll_at__lte=now)
+        .order_by("next_poll_at")
+        .limit(limit)
+    )
+
+
+async def next_poll_time(provider: str) -> datetime | None:
+    row = await Job.filter(state=JobState.RUNNING, provider=provider).order_by("next_poll_at").first()
+    return row.next_poll_at if row else None
+
+
+async def schedule_polls(job_ids: Iterable[int], at: datetime) -> None:
+    ids = list(job_ids)
+    if ids:
+        await Job.filter(id__in=ids, state=JobState.RUNNING).update(next_poll_at=at)
+
+
+async def pending_deliveries(now: datetime, limit: int = 50) -> list[Job]:
+    return (
+        await Job.filter(state__in=(JobState.COMPLETED, JobState.FAILED), delivered_at__isnull=True)
+        .filter(Q(next_delivery_at__isnull=True) | Q(next_delivery_at__lte=now))
+        .order_by("finished_at", "id")
+        .limit(limit)
+    )
+
+
+async def next_delivery_time() -> datetime | None:
+    row = (
+        await Job.filter(state__in=(JobState.COMPLETED, JobState.FAILED), delivered_at__isnull=True)
+        .order_by("next_delivery_at")
+        .first()
+    )
+    if row is None:
+        return None
+    return row.next_delivery_at or utcnow()
+
+
+async def overdue(now: datetime, limit: int = 100) -> list[Job]:
+    return await Job.filter(state__in=UNFINISHED_STATES, deadline_at__lte=now).order_by("id").limit(limit)
+
+
+async def next_deadline() -> datetime | None:
+    row = await Job.filter(state__in=UNFINISHED_STATES).order_by("deadline_at").first()
+    return row.deadline_at if row else None
+
+
+async def interrupted_submissions() -> list[Job]:
+    """Jobs left in `submitting` by a process that died: the create request may or may not have landed."""
+    return await Job.filter(state=JobState.SUBMITTING).order_by("id")
+
+
+async def find_by_video(video_id: str | None = None, video_url: str | None = None) -> Job | None:
+    if video_id:
+        return await Job.filter(video_id=video_id, state=JobState.COMPLETED).order_by("-id").first()
+    if video_url:
+        return await Job.filter(video_url=video_url, state=JobState.COMPLETED).order_by("-id").first()
+    return None
+
+
+async def find_by_message(message_id: int) -> Job | None:
+    """The job whose result or status message this is."""
+    return await Job.filter(Q(result_message_id=message_id) | Q(status_message_id=message_id)).order_by("-id").first()
+
+
+async def recent_jobs(guild_id: int, user_id: int, limit: int = 10, *, completed_only: bool = False) -> list[Job]:
+    query = Job.filter(guild_id=guild_id, user_id=user_id)
+    if completed_only:
+        query = query.filter(state=JobState.COMPLETED)
+    return await query.order_by("-id").limit(limit)

@@ -1,0 +1,208 @@
+"""Tortoise models: servers and their quota settings, users, jobs, and the quota ledger.
+
+A *job* is our record of one video request; a *task* is the provider's. A job row holds everything needed
+to finish it after a restart, so no state lives only in memory.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"  # accepted and stored, waiting for a free provider slot
+    SUBMITTING = "submitting"  # claimed; the create request may be on the wire (task id not known yet)
+    RUNNING = "running"  # the provider has the task; we poll it or wait for its callback
+    COMPLETED = "completed"  # the provider produced a video
+    FAILED = "failed"  # ended without a video; the unit is refunded
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.COMPLETED, JobState.FAILED)
+
+
+UNFINISHED_STATES = (JobState.QUEUED, JobState.SUBMITTING, JobState.RUNNING)
+ACTIVE_STATES = (JobState.SUBMITTING, JobState.RUNNING)
+
+
+class JobAction(enum.StrEnum):
+    GENERATE = "generate"
+    EXTEND = "extend"
+
+
+class FailureKind(enum.StrEnum):
+    """Why a job ended without a video; the Discord layer turns each into one sentence."""
+
+    MODERATION = "moderation"
+    BALANCE = "balance"
+    AUTH = "auth"
+    INVALID = "invalid"
+    PROVIDER = "provider"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"  # the process died while the create request was in flight
+    FAILED = "failed"  # the provider's task failed for another reason
+
+
+class QuotaPeriod(enum.StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class LedgerState(enum.StrEnum):
+    HELD = "held"
+    CHARGED = "charged"
+    REFUNDED = "refunded"
+
+
+class Guild(Model):
+    """A Discord server. Null quota fields mean: use the defaults from the environment."""
+
+    id = fields.BigIntField(primary_key=True, generated=False)
+    quota_limit = fields.IntField(null=True)
+    quota_period = fields.CharEnumField(QuotaPeriod, max_length=8, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "guilds"
+
+
+class User(Model):
+    id = fields.BigIntField(primary_key=True, generated=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "users"
+
+
+class RoleLimit(Model):
+    """A per-role limit. A member gets the highest limit among their roles."""
+
+    id = fields.IntField(primary_key=True)
+    guild: fields.ForeignKeyRelation[Guild] = fields.ForeignKeyField(
+        "models.Guild", related_name="role_limits", on_delete=fields.CASCADE
+    )
+    role_id = fields.BigIntField()
+    limit = fields.IntField()
+
+    class Meta:
+        table = "role_limits"
+        unique_together = (("guild", "role_id"),)
+
+
+class UserLimit(Model):
+    """A per-member override, which beats role and server limits."""
+
+    id = fields.IntField(primary_key=True)
+    guild: fields.ForeignKeyRelation[Guild] = fields.ForeignKeyField(
+        "models.Guild", related_name="user_limits", on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="limits", on_delete=fields.CASCADE
+    )
+    limit = fields.IntField()
+
+    class Meta:
+        table = "user_limits"
+        unique_together = (("guild", "user"),)
+
+
+class QuotaUsage(Model):
+    """One member's counters for one period: `used` units are charged, `held` are reserved by live jobs.
+
+    Reservation is one conditional UPDATE on this row (used + held < limit), which is atomic on SQLite and
+    PostgreSQL alike without explicit locks.
+    """
+
+    id = fields.IntField(primary_key=True)
+    guild: fields.ForeignKeyRelation[Guild] = fields.ForeignKeyField(
+        "models.Guild", related_name="usage", on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="usage", on_delete=fields.CASCADE
+    )
+    period_start = fields.DatetimeField()
+    used = fields.IntField(default=0)
+    held = fields.IntField(default=0)
+
+    class Meta:
+        table = "quota_usage"
+        unique_together = (("guild", "user", "period_start"),)
+
+
+class Job(Model):
+    id = fields.BigIntField(primary_key=True, generated=True)
+    guild: fields.ForeignKeyRelation[Guild] = fields.ForeignKeyField("models.Guild", related_name="jobs")
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField("models.User", related_name="jobs")
+    # Where the request came from and where the answer goes (Discord snowflakes, stored as plain ints so the
+    # store knows nothing of Discord).
+    channel_id = fields.BigIntField()
+    thread_id = fields.BigIntField(null=True)
+    status_message_id = fields.BigIntField(null=True)
+    source_message_id = fields.BigIntField(null=True)  # the member's reply that asked for an extension
+    result_message_id = fields.BigIntField(null=True)
+
+    action = fields.CharEnumField(JobAction, max_length=16)
+    prompt = fields.TextField()
+    options: dict = fields.JSONField(default=dict)  # aspect_ratio, loop, enhancement, start/end image URLs
+    parent: fields.ForeignKeyNullableRelation[Job] = fields.ForeignKeyField(
+        "models.Job", related_name="children", null=True, on_delete=fields.SET_NULL
+    )
+    parent_video_id = fields.CharField(max_length=128, null=True)
+    parent_video_url = fields.TextField(null=True)
+
+    provider = fields.CharField(max_length=32)
+    task_id = fields.CharField(max_length=128, null=True, db_index=True)
+    state = fields.CharEnumField(JobState, max_length=16, default=JobState.QUEUED, db_index=True)
+
+    video_id = fields.CharField(max_length=128, null=True, db_index=True)
+    video_url = fields.TextField(null=True)
+    video_width = fields.IntField(null=True)
+    video_height = fields.IntField(null=True)
+    thumbnail_url = fields.TextField(null=True)
+    thumbnail_width = fields.IntField(null=True)
+    thumbnail_height = fields.IntField(null=True)
+    failure_kind = fields.CharEnumField(FailureKind, max_length=16, null=True)
+    failure_reason = fields.TextField(null=True)
+
+    # Secret part of this job's callback URL; a callback without it is ignored.
+    callback_secret = fields.CharField(max_length=64)
+
+    created_at = fields.DatetimeField(auto_now_add=True)
+    deadline_at = fields.DatetimeField()
+    submitted_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+    next_poll_at = fields.DatetimeField(null=True, db_index=True)
+    # Set when the requester has been told the outcome (result posted or failure explained).
+    delivered_at = fields.DatetimeField(null=True)
+    delivery_attempts = fields.IntField(default=0)
+    next_delivery_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "jobs"
+        indexes = (("guild_id", "user_id", "created_at"), ("state", "delivered_at"))
+
+    @property
+    def is_finished(self) -> bool:
+        return JobState(self.state).finished
+
+
+class QuotaEntry(Model):
+    """One reserved unit, tied to one job. It moves held → charged or held → refunded exactly once."""
+
+    id = fields.IntField(primary_key=True)
+    job: fields.OneToOneRelation[Job] = fields.OneToOneField(
+        "models.Job", related_name="quota_entry", on_delete=fields.CASCADE
+    )
+    usage: fields.ForeignKeyRelation[QuotaUsage] = fields.ForeignKeyField(
+        "models.QuotaUsage", related_name="entries", on_delete=fields.CASCADE
+    )
+    state = fields.CharEnumField(LedgerState, max_length=16, default=LedgerState.HELD)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    settled_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "quota_ledger"

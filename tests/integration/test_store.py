@@ -1,0 +1,134 @@
+"""The store on SQLite and PostgreSQL: migrations, atomic quota reservation, exactly-once settlement."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.store import jobs as store
+from bot.store.db import close_database, migrate, open_database
+from bot.store.models import FailureKind, Job, JobAction, JobState, QuotaEntry, QuotaPeriod, QuotaUsage
+from bot.store.quotas import QuotaBook, QuotaDefaults, QuotaExceeded, period_bounds
+
+GUILD, USER = 111, 222
+
+
+def book(limit: int = 3, period: QuotaPeriod = QuotaPeriod.DAY) -> QuotaBook:
+    return QuotaBook(QuotaDefaults(limit=limit, period=period))
+
+
+def new_job(user: int = USER, guild: int = GUILD, roles: tuple[int, ...] = ()) -> store.NewJob:
+    return store.NewJob(guild_id=guild, channel_id=333, user_id=user, action=JobAction.GENERATE,
+                        prompt="a cat", provider="acedatacloud", role_ids=roles)
+
+
+async def test_migrations_are_idempotent_and_keep_data(db):
+    await store.create_job(new_job(), book(), deadline=timedelta(minutes=15))
+    await close_database()
+    await migrate(db)  # every start runs migrations: a second run must be a no-op, not an error
+    await open_database(db)
+    assert await Job.all().count() == 1
+
+
+async def test_fifty_simultaneous_requests_with_three_units_left_accept_exactly_three(db):
+    quotas = book(limit=3)
+
+    async def attempt() -> bool:
+        try:
+            await store.create_job(new_job(), quotas, deadline=timedelta(minutes=15))
+        except QuotaExceeded:
+            return False
+        return True
+
+    results = await asyncio.gather(*(attempt() for _ in range(50)))
+    assert sum(results) == 3
+    assert await Job.all().count() == 3
+    status = await quotas.status(GUILD, USER)
+    assert (status.held, status.used, status.remaining) == (3, 0, 0)
+
+
+async def test_refused_request_leaves_no_job_and_no_hold(db):
+    quotas = book(limit=0)
+    with pytest.raises(QuotaExceeded):
+        await store.create_job(new_job(), quotas, deadline=timedelta(minutes=15))
+    assert await Job.all().count() == 0
+    assert await QuotaEntry.all().count() == 0
+
+
+async def test_delivered_video_charges_the_unit_once(db):
+    quotas = book(limit=2)
+    job = await store.create_job(new_job(), quotas, deadline=timedelta(minutes=15))
+    from bot.luma.types import TaskResult, TaskState
+
+    await store.claim_queued(1)
+    await store.mark_running(job, "t1", first_poll_at=store.utcnow())
+    await store.mark_completed(job, TaskResult(task_id="t1", state=TaskState.COMPLETED, video_url="https://x/v.mp4"))
+    job = await Job.get(id=job.id)
+    assert await store.mark_delivered(job, quotas) is True
+    assert await store.mark_delivered(job, quotas) is False  # a second delivery record changes nothing
+    assert await quotas.charge(job.id) is False
+    status = await quotas.status(GUILD, USER)
+    assert (status.used, status.held, status.remaining) == (1, 0, 1)
+
+
+async def test_failed_job_refunds_the_unit_once(db):
+    quotas = book(limit=1)
+    job = await store.create_job(new_job(), quotas, deadline=timedelta(minutes=15))
+    assert await store.mark_failed(job, FailureKind.FAILED, "boom", quotas) is True
+    assert await store.mark_failed(job, FailureKind.FAILED, "boom", quotas) is False
+    assert await quotas.refund(job.id) is False
+    status = await quotas.status(GUILD, USER)
+    assert (status.used, status.held, status.remaining) == (0, 0, 1)
+    # The refunded unit can be used again.
+    await store.create_job(new_job(), quotas, deadline=timedelta(minutes=15))
+
+
+async def test_role_limit_overrides_server_default_and_user_override_beats_roles(db):
+    quotas = book(limit=1)
+    await quotas.set_role_limit(GUILD, role_id=7, limit=5)
+    await quotas.set_role_limit(GUILD, role_id=8, limit=3)
+    assert (await quotas.effective_limit(GUILD, USER, [7, 8]))[0] == 5  # the highest of the member's roles
+    assert (await quotas.effective_limit(GUILD, USER, []))[0] == 1
+    await quotas.set_user_limit(GUILD, USER, 0)
+    assert (await quotas.effective_limit(GUILD, USER, [7, 8]))[0] == 0
+    await quotas.set_guild_limit(GUILD, 4, QuotaPeriod.WEEK)
+    assert await quotas.effective_limit(GUILD, 999, []) == (4, QuotaPeriod.WEEK)
+
+
+async def test_usage_resets_with_the_period(db):
+    quotas = book(limit=1)
+    day1 = datetime(2026, 3, 10, 23, 0, tzinfo=UTC)
+    await quotas.reserve(GUILD, USER, now=day1)
+    with pytest.raises(QuotaExceeded):
+        await quotas.reserve(GUILD, USER, now=day1)
+    await quotas.reserve(GUILD, USER, now=day1 + timedelta(hours=2))  # the next day has its own unit
+    assert await QuotaUsage.all().count() == 2
+
+
+async def test_admin_reset_clears_used_units_but_keeps_held_ones(db):
+    quotas = book(limit=2)
+    done = await store.create_job(new_job(), quotas, deadline=timedelta(minutes=15))
+    await store.create_job(new_job(), quotas, deadline=timedelta(minutes=15))
+    await quotas.charge(done.id)
+    await quotas.reset_usage(GUILD, USER)
+    status = await quotas.status(GUILD, USER)
+    assert (status.used, status.held) == (0, 1)
+
+
+def test_period_bounds_are_utc_day_monday_week_and_calendar_month():
+    now = datetime(2026, 2, 18, 15, 30, tzinfo=UTC)  # a Wednesday
+    assert period_bounds(QuotaPeriod.DAY, now) == (datetime(2026, 2, 18, tzinfo=UTC), datetime(2026, 2, 19, tzinfo=UTC))
+    assert period_bounds(QuotaPeriod.WEEK, now) == (datetime(2026, 2, 16, tzinfo=UTC), datetime(2026, 2, 23, tzinfo=UTC))
+    assert period_bounds(QuotaPeriod.MONTH, now) == (datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC))
+
+
+async def test_queue_claims_are_exclusive_and_in_order(db):
+    quotas = book(limit=10)
+    made = [await store.create_job(new_job(), quotas, deadline=timedelta(minutes=15)) for _ in range(6)]
+    first, second = await asyncio.gather(store.claim_queued(3), store.claim_queued(3))
+    claimed = [j.id for j in first + second]
+    assert len(claimed) == len(set(claimed))  # no job claimed twice
+    assert sorted(claimed) == [j.id for j in made][: len(claimed)]
+    assert all(j.state == JobState.SUBMITTING for j in await Job.filter(id__in=claimed))
