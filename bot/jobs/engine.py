@@ -346,12 +346,11 @@ class JobEngine:
                 await self._deliver.wait(await store.next_delivery_time())
                 continue
             gate = asyncio.Semaphore(self.config.delivery_concurrency)
+            await asyncio.gather(*(self._deliver_gated(gate, job) for job in pending))
 
-            async def one(job: Job) -> None:
-                async with gate:
-                    await self._deliver_one(job)
-
-            await asyncio.gather(*(one(job) for job in pending))
+    async def _deliver_gated(self, gate: asyncio.Semaphore, job: Job) -> None:
+        async with gate:
+            await self._deliver_one(job)
 
     async def _deliver_one(self, job: Job) -> None:
         assert self.port is not None
@@ -365,6 +364,7 @@ class JobEngine:
             return
         if await store.mark_delivered(job, self.quotas, result_message_id=message_id):
             log.info("job %s: delivered (%s)", job.id, job.state)
+            await self._notify(job, JobEvent.DELIVERED)
 
     # -- deadlines ----------------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from bot.store.models import (
 
 
 class QuotaExceeded(Exception):
-    def __init__(self, status: "QuotaStatus") -> None:
+    def __init__(self, status: QuotaStatus) -> None:
         super().__init__(f"quota of {status.limit} per {status.period} used up")
         self.status = status
 

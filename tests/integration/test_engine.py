@@ -64,11 +64,11 @@ class Rig:
         return JobRequest(guild_id=GUILD, channel_id=CHANNEL, prompt=prompt, **kwargs)
 
     async def delivered(self, job: Job, within: float = 5.0) -> Job:
-        await self.port.wait_for(lambda: any(j.id == job.id for j in self.port.delivered), within)
-        # The engine records delivery right after the port returns.
-        async with asyncio.timeout(within):
-            while (fresh := await Job.get(id=job.id)).delivered_at is None:
-                await asyncio.sleep(0.01)
+        # The engine announces DELIVERED once the delivery is recorded and the unit settled.
+        await self.port.wait_for(
+            lambda: any(e[0] == job.id and e[1] == JobEvent.DELIVERED for e in self.port.events), within)
+        fresh = await Job.get(id=job.id)
+        assert fresh.delivered_at is not None
         return fresh
 
 
