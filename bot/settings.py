@@ -57,6 +57,23 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # Sharded deployments: several processes share one PostgreSQL, each running some of the shards.
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _split_shards(cls, value: object) -> list[int]:
+        try:
+            return _int_list(value)
+        except ValueError as exc:
+            raise ValueError("must be comma-separated shard numbers") from exc
+
+    @property
+    def instance_id(self) -> str:
+        """Names this process in job claims; stable across its restarts, distinct per shard set."""
+        return "shards-" + ",".join(map(str, self.shard_ids)) if self.shard_ids else "main"
+
     @field_validator("discord_guild_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> list[int]:
@@ -88,6 +105,14 @@ class Settings(BaseSettings):
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8080")
         return value
+
+    @model_validator(mode="after")
+    def _shards(self) -> Settings:
+        if self.shard_ids and not self.shard_count:
+            raise ValueError("SHARD_IDS needs SHARD_COUNT")
+        if self.shard_count and any(not 0 <= s < self.shard_count for s in self.shard_ids):
+            raise ValueError("SHARD_IDS must be between 0 and SHARD_COUNT - 1")
+        return self
 
     @model_validator(mode="after")
     def _sqlite_dir(self) -> Settings:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -30,6 +31,7 @@ from bot.luma.errors import (
     RateLimited,
 )
 from bot.luma.types import ExtendRequest, GenerateRequest, TaskResult, TaskState
+from bot.settings import Settings
 from bot.store import jobs as store
 from bot.store.models import FailureKind, Job, JobAction, JobState
 from bot.store.quotas import QuotaBook
@@ -52,8 +54,22 @@ class EngineConfig:
     # Public base URL of our callback endpoint; None means the engine relies on polling alone.
     callback_base_url: str | None = None
     delivery_concurrency: int = 10
+    # Names this process in job claims. Stable across restarts of one deployment (or one shard set), so a
+    # restarted process knows at once which of its submissions were cut off.
+    instance_id: str = "main"
+    # How long a claim on a submitting job holds; a submission that runs longer is abandoned as interrupted.
+    submit_lease: timedelta = timedelta(minutes=2)
+    # How long one process holds the right to deliver a job before another may try.
+    delivery_lease: timedelta = timedelta(minutes=2)
     # Overrides the client's own minimum gap between poll requests (tests and benchmarks scale time down).
     min_poll_interval: float | None = None
+
+
+class CallbackOutcome(enum.Enum):
+    ACCEPTED = "accepted"
+    UNKNOWN = "unknown"  # no such job, or the wrong secret
+    MISMATCH = "mismatch"  # the body names another task than the job's
+    STALE = "stale"  # the job has already finished: a replay or a late duplicate
 
 
 class _Wakeable:
@@ -117,18 +133,20 @@ class JobEngine:
         self._tasks.clear()
 
     async def recover(self) -> None:
-        """Jobs left `submitting` by a dead process may have reached the provider or not: sending them again
-        could pay twice, so they fail with their unit refunded and the requester is offered a retry."""
-        for job in await store.interrupted_submissions():
-            log.warning("job %s: interrupted while being submitted; failing it without resending", job.id)
-            await store.mark_failed(
-                job, FailureKind.INTERRUPTED,
-                "The bot restarted while sending this job to the provider, so it was not sent again.", self.quotas,
-            )
+        """Fail this instance's cut-off submissions and resume everything else from the database."""
+        await self._fail_interrupted(owner=self.config.instance_id)
         # Running tasks may have finished while we were away: look at them now rather than on the old schedule.
         await store.schedule_polls(
             [j.id for j in await Job.filter(state=JobState.RUNNING).only("id")], store.utcnow()
         )
+
+    async def _fail_interrupted(self, owner: str | None = None) -> None:
+        """Jobs left `submitting` by a dead process may have reached the provider or not: sending them again
+        could pay twice, so they fail with their unit refunded and the requester is offered a retry."""
+        for job in await store.interrupted_submissions(store.utcnow(), owner=owner):
+            log.warning("job %s: interrupted while being submitted; failing it without resending", job.id)
+            await self._fail(job, FailureKind.INTERRUPTED,
+                             "The bot restarted while sending this job to the provider, so it was not sent again.")
 
     async def _guard(self, loop: Callable[[], Awaitable[None]]) -> None:
         """A loop must never die of one bad iteration; it logs and goes on after a pause."""
@@ -157,16 +175,21 @@ class JobEngine:
     async def queue_position(self, job: Job) -> int:
         return await store.queue_position(job)
 
-    async def handle_callback(self, job_id: int, secret: str) -> bool:
+    async def handle_callback(self, job_id: int, secret: str, task_id: str | None) -> CallbackOutcome:
         """A provider says a task changed. It is only a hint: the job is confirmed by polling it right away,
-        in a batch with any others due, so a forged or replayed callback can change nothing."""
+        batched with any others due, so a forged or replayed callback can change nothing."""
         job = await store.get_job(job_id)
         if job is None or not hmac.compare_digest(job.callback_secret.encode(), secret.encode()):
-            return False
+            return CallbackOutcome.UNKNOWN
+        if task_id and job.task_id and task_id != job.task_id:
+            return CallbackOutcome.MISMATCH
         if job.state == JobState.RUNNING:
             await store.schedule_polls([job.id], store.utcnow())
             self._poll.set()
-        return True
+            return CallbackOutcome.ACCEPTED
+        if job.state in (JobState.QUEUED, JobState.SUBMITTING):
+            return CallbackOutcome.ACCEPTED  # it raced our own record of the task; the first poll follows
+        return CallbackOutcome.STALE
 
     def callback_url(self, job: Job) -> str | None:
         base = self.config.callback_base_url
@@ -181,16 +204,24 @@ class JobEngine:
                 await self._dispatch.wait(self._paused_until)
                 continue
             free = self.config.max_concurrent - await store.active_count()
-            claimed = await store.claim_queued(free)
+            claimed = await store.claim_queued(
+                free, owner=self.config.instance_id, lease=self.config.submit_lease)
             for job in claimed:
                 self._spawn(self._submit(job))
             if claimed:
+                self._reap.set()  # it watches claim leases too
                 self._spawn(self._announce_positions())
             await self._dispatch.wait(None)
 
     async def _submit(self, job: Job) -> None:
+        # Finish well inside the claim's lease, or another process may already count the job as cut off.
+        budget = self.config.submit_lease.total_seconds() * 0.8
         try:
-            task_id = await self._send(job)
+            async with asyncio.timeout(budget):
+                task_id = await self._send(job)
+        except TimeoutError:
+            await self._fail(job, FailureKind.INTERRUPTED, "The provider took too long to accept the request, "
+                             "so it was not sent again (it may not have been received).")
         except ModerationRefused as exc:
             await self._fail(job, FailureKind.MODERATION, exc.message)
         except InvalidRequest as exc:
@@ -354,6 +385,8 @@ class JobEngine:
 
     async def _deliver_one(self, job: Job) -> None:
         assert self.port is not None
+        if not await store.claim_delivery(job, store.utcnow(), self.config.delivery_lease):
+            return  # another process is delivering it
         try:
             message_id = await self.port.deliver(job)
         except Exception as exc:
@@ -370,6 +403,7 @@ class JobEngine:
 
     async def _reap_loop(self) -> None:
         while not self._stopping:
+            await self._fail_interrupted()
             overdue = await store.overdue(store.utcnow())
             for job in overdue:
                 # During a provider incident the deadline is its fault: say so rather than "timed out".
@@ -377,7 +411,8 @@ class JobEngine:
                 log.warning("job %s: deadline passed in state %s", job.id, job.state)
                 await self._fail(job, kind, "The job did not finish before its deadline.")
             if not overdue:
-                await self._reap.wait(await store.next_deadline())
+                timers = [t for t in (await store.next_deadline(), await store.next_lease_expiry()) if t]
+                await self._reap.wait(min(timers) if timers else None)
 
     # -- shared -------------------------------------------------------------------------------------------
 
@@ -400,3 +435,16 @@ class JobEngine:
         task = asyncio.ensure_future(coro)
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
+
+
+def engine_config_from_settings(settings: Settings, **overrides: object) -> EngineConfig:
+    """The engine's configuration for a deployment: polling slows to a safety net when callbacks are on."""
+    values: dict[str, object] = {
+        "max_concurrent": settings.luma_max_concurrent,
+        "deadline": settings.job_deadline,
+        "callback_base_url": settings.callback_public_url,
+        "poll": PollPolicy.safety_net() if settings.callback_public_url else PollPolicy(),
+        "instance_id": settings.instance_id,
+    }
+    values.update(overrides)
+    return EngineConfig(**values)  # type: ignore[arg-type]

@@ -21,6 +21,11 @@ class PollPolicy:
     # Tasks due within this window ride along in the same batch request instead of costing one of their own.
     coalesce: float = 2.0
 
+    @classmethod
+    def safety_net(cls) -> PollPolicy:
+        """With callbacks, polls only catch the callbacks that get lost: rarely, and in big batches."""
+        return cls(first_poll=60.0, min_interval=30.0, max_interval=60.0, age_factor=0.25, coalesce=10.0)
+
     def interval(self, age_seconds: float) -> float:
         return min(self.max_interval, max(self.min_interval, age_seconds * self.age_factor))
 

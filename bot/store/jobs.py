@@ -95,27 +95,32 @@ async def active_count() -> int:
     return await Job.filter(state__in=ACTIVE_STATES).count()
 
 
-async def claim_queued(limit: int) -> list[Job]:
-    """Move up to `limit` of the oldest queued jobs to `submitting`, in order; each claim is a CAS."""
+async def claim_queued(limit: int, *, owner: str = "main", lease: timedelta = timedelta(minutes=2)) -> list[Job]:
+    """Move up to `limit` of the oldest queued jobs to `submitting`, in order. Each claim is a CAS, so
+    processes sharing the database never claim the same job; the lease says how long the claim holds."""
     claimed: list[Job] = []
     if limit <= 0:
         return claimed
     candidates = await Job.filter(state=JobState.QUEUED).order_by("id").limit(limit).values_list("id", flat=True)
     for job_id in candidates:
-        if await Job.filter(id=job_id, state=JobState.QUEUED).update(state=JobState.SUBMITTING):
+        if await Job.filter(id=job_id, state=JobState.QUEUED).update(
+            state=JobState.SUBMITTING, claimed_by=owner, lease_until=utcnow() + lease
+        ):
             claimed.append(await Job.get(id=job_id))
     return claimed
 
 
 async def return_to_queue(job: Job) -> bool:
     """The provider could not take the job now; it keeps its place (its id) in the queue."""
-    return bool(await Job.filter(id=job.id, state=JobState.SUBMITTING).update(state=JobState.QUEUED))
+    return bool(await Job.filter(id=job.id, state=JobState.SUBMITTING, claimed_by=job.claimed_by).update(
+        state=JobState.QUEUED, claimed_by=None, lease_until=None))
 
 
 async def mark_running(job: Job, task_id: str, *, first_poll_at: datetime) -> bool:
+    """Only the claim's holder may record the task; a claim that expired was already failed elsewhere."""
     now = utcnow()
-    changed = await Job.filter(id=job.id, state=JobState.SUBMITTING).update(
-        state=JobState.RUNNING, task_id=task_id, submitted_at=now, next_poll_at=first_poll_at
+    changed = await Job.filter(id=job.id, state=JobState.SUBMITTING, claimed_by=job.claimed_by).update(
+        state=JobState.RUNNING, task_id=task_id, submitted_at=now, next_poll_at=first_poll_at, lease_until=None
     )
     if changed:
         job.state, job.task_id, job.submitted_at, job.next_poll_at = JobState.RUNNING, task_id, now, first_poll_at
@@ -142,6 +147,7 @@ async def mark_failed(job: Job, kind: FailureKind, reason: str | None, quotas: Q
     """End the job without a video and give its unit back, atomically."""
     async with in_transaction():
         changed = await Job.filter(id=job.id, state__in=UNFINISHED_STATES).update(
+            lease_until=None,
             state=JobState.FAILED, finished_at=utcnow(), next_poll_at=None, failure_kind=kind,
             failure_reason=(reason or "")[:2000] or None,
         )
@@ -219,9 +225,28 @@ async def next_deadline() -> datetime | None:
     return row.deadline_at if row else None
 
 
-async def interrupted_submissions() -> list[Job]:
-    """Jobs left in `submitting` by a process that died: the create request may or may not have landed."""
-    return await Job.filter(state=JobState.SUBMITTING).order_by("id")
+async def interrupted_submissions(now: datetime, *, owner: str | None = None) -> list[Job]:
+    """Jobs left in `submitting` by a process that died (its lease ran out, or it was this very instance
+    before a restart): the create request may or may not have landed."""
+    stale = Q(lease_until__lte=now) | Q(lease_until__isnull=True)
+    if owner is not None:
+        stale |= Q(claimed_by=owner)
+    return await Job.filter(state=JobState.SUBMITTING).filter(stale).order_by("id")
+
+
+async def next_lease_expiry() -> datetime | None:
+    row = await Job.filter(state=JobState.SUBMITTING, lease_until__isnull=False).order_by("lease_until").first()
+    return row.lease_until if row else None
+
+
+async def claim_delivery(job: Job, now: datetime, lease: timedelta) -> bool:
+    """Take the right to deliver this job for `lease`; a process that dies mid-delivery loses it when the
+    lease runs out, and the next holder's delivery port must notice a post that already went out."""
+    return bool(
+        await Job.filter(id=job.id, delivered_at__isnull=True)
+        .filter(Q(next_delivery_at__isnull=True) | Q(next_delivery_at__lte=now))
+        .update(next_delivery_at=now + lease)
+    )
 
 
 async def find_by_video(video_id: str | None = None, video_url: str | None = None) -> Job | None:

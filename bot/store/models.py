@@ -168,6 +168,11 @@ class Job(Model):
     failure_kind = fields.CharEnumField(FailureKind, max_length=16, null=True)
     failure_reason = fields.TextField(null=True)
 
+    # Which process holds the job while it is submitting, and until when. A process that dies lets its lease
+    # run out; the job is then failed as interrupted by whichever process notices, never sent twice.
+    claimed_by = fields.CharField(max_length=64, null=True)
+    lease_until = fields.DatetimeField(null=True)
+
     # Secret part of this job's callback URL; a callback without it is ignored.
     callback_secret = fields.CharField(max_length=64)
 

@@ -71,6 +71,8 @@ class Migration(migrations.Migration):
                 ('thumbnail_height', fields.IntField(null=True)),
                 ('failure_kind', fields.CharEnumField(null=True, description='MODERATION: moderation\nBALANCE: balance\nAUTH: auth\nINVALID: invalid\nPROVIDER: provider\nTIMEOUT: timeout\nINTERRUPTED: interrupted\nFAILED: failed', enum_type=FailureKind, max_length=16)),
                 ('failure_reason', fields.TextField(null=True, unique=False)),
+                ('claimed_by', fields.CharField(null=True, max_length=64)),
+                ('lease_until', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('callback_secret', fields.CharField(max_length=64)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('deadline_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),

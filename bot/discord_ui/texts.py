@@ -1,0 +1,277 @@
+"""Every sentence the bot shows in Discord, in one place, so wording stays consistent and reviewable.
+
+Functions take plain values (no discord objects) and return finished strings; user text passed in must
+already be escaped with `embeds.show_prompt` where it is displayed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.store.models import FailureKind
+
+# -- command and option descriptions (Discord limits them to 100 characters) ---------------------------
+
+LUMA_GROUP = "Make videos with Luma Dream Machine"
+GENERATE = "Generate a video from a text prompt and optional start and end frames"
+EXTEND = "Continue one of the bot's videos with a new prompt"
+QUOTA = "Show how many videos you can still make this period"
+HISTORY = "Show your recent videos in this server"
+ADMIN_GROUP = "Manage video quotas in this server"
+ADMIN_LIMIT = "Set the server's videos per member and the quota period"
+ADMIN_ROLE_LIMIT = "Give a role its own limit (leave the limit empty to remove it)"
+ADMIN_USER_LIMIT = "Give a member a personal limit (leave the limit empty to remove it)"
+ADMIN_RESET = "Forget what a member used this period"
+ADMIN_USAGE = "Show this period's usage by member"
+EXTEND_MENU = "Extend video"
+
+OPT_PROMPT = "What the video should show"
+OPT_EXTEND_PROMPT = "What should happen next"
+OPT_ASPECT_RATIO = "Shape of the video (default 16:9)"
+OPT_LOOP = "Make the video loop seamlessly"
+OPT_ENHANCEMENT = "Let Luma enhance the prompt (default on)"
+OPT_START_IMAGE = "An image (png, jpeg or webp) to start from"
+OPT_END_IMAGE = "An image (png, jpeg or webp) to end on"
+OPT_START_IMAGE_URL = "Link to an image already online to start from"
+OPT_END_IMAGE_URL = "Link to an image already online to end on"
+OPT_VIDEO = "A video id, a video link, or a link to one of my result messages"
+OPT_LIMIT = "Videos per member per period"
+OPT_PERIOD = "How often the quota resets (UTC)"
+OPT_ROLE = "The role"
+OPT_MEMBER = "The member"
+OPT_ROLE_LIMIT = "Videos per period for members with this role; empty removes the role's limit"
+OPT_USER_LIMIT = "Videos per period for this member; empty removes the override"
+
+# -- buttons and the extend modal ---------------------------------------------------------------------
+
+BUTTON_EXTEND = "Extend"
+BUTTON_REGENERATE = "Regenerate"
+BUTTON_RETRY = "Try again"
+MODAL_TITLE = "Extend video"
+MODAL_PROMPT_LABEL = "What should happen next?"
+MODAL_PROMPT_PLACEHOLDER = "The camera pulls back to reveal…"
+
+# -- job status ---------------------------------------------------------------------------------------
+
+STATUS_TITLE_GENERATE = "Video request"
+STATUS_TITLE_EXTEND = "Extension request"
+RESULT_TITLE_GENERATE = "Your video is ready"
+RESULT_TITLE_EXTEND = "Your extended video is ready"
+FAILURE_TITLE = "No video this time"
+FIELD_OPTIONS = "Options"
+FIELD_STATUS = "Status"
+FIELD_REQUESTED_BY = "Requested by"
+FIELD_SIZE = "Size"
+FIELD_IDS = "Ids"
+FIELD_EXTENDS = "Extends"
+DEFAULT_THREAD_NAME = "Luma video"
+
+
+def job_footer(job_id: int) -> str:
+    """Footer of every message about a job; delivery also uses it to recognise a result already posted."""
+    return f"Job #{job_id}"
+
+
+def ts_relative(when: datetime) -> str:
+    return f"<t:{int(when.timestamp())}:R>"
+
+
+def ts_full(when: datetime) -> str:
+    return f"<t:{int(when.timestamp())}:f>"
+
+
+def on_off(value: bool) -> str:
+    return "on" if value else "off"
+
+
+def options_line(*, aspect_ratio: str, loop: bool, enhancement: bool, start: bool, end: bool) -> str:
+    parts = [f"aspect ratio {aspect_ratio}", f"loop {on_off(loop)}", f"enhancement {on_off(enhancement)}"]
+    if start:
+        parts.append("start frame")
+    if end:
+        parts.append("end frame")
+    return " · ".join(parts)
+
+
+def extend_options_line(*, parent_job_id: int | None, video: str | None, end: bool) -> str:
+    source = f"job #{parent_job_id}" if parent_job_id else (f"video `{video}`" if video else "a video")
+    return f"extends {source}" + (" · end frame" if end else "")
+
+
+def status_queued(position: int) -> str:
+    if position <= 0:
+        return "⏳ Queued"
+    if position == 1:
+        return "⏳ Queued: next in line"
+    return f"⏳ Queued: position {position}"
+
+
+def status_generating(started: datetime | None) -> str:
+    return "🎬 Generating" + (f", started {ts_relative(started)}" if started else "")
+
+
+def status_held_up(kind: str | None) -> str:
+    if kind == FailureKind.BALANCE:
+        return "⏸️ Waiting: the video service is out of credit; the bot's operator has been told"
+    if kind == FailureKind.AUTH:
+        return "⏸️ Waiting: the video service refused the bot's key; the bot's operator has been told"
+    return "⏸️ Waiting: the video service is not taking work right now; your place in the queue is kept"
+
+
+def status_done(finished: datetime | None, result_link: str | None) -> str:
+    text = "✅ Done" + (f" {ts_relative(finished)}" if finished else "")
+    return text + (f": [see the video]({result_link})" if result_link else "")
+
+
+def status_failed(kind: str | None) -> str:
+    return f"❌ Failed: {failure(kind)}"
+
+
+def failure(kind: str | None) -> str:
+    """Why a job ended without a video, and that its unit came back."""
+    sentences = {
+        FailureKind.MODERATION: "the video service's moderation refused this prompt or image. "
+        "Try wording it differently.",
+        FailureKind.BALANCE: "the video service's account is out of credit. The bot's operator has been told.",
+        FailureKind.AUTH: "the video service refused the bot's key. The bot's operator has been told.",
+        FailureKind.INVALID: "the video service refused this request as invalid (for example an image it "
+        "could not open).",
+        FailureKind.PROVIDER: "the video service is down or not responding. Try again later.",
+        FailureKind.TIMEOUT: "the video took too long and was given up.",
+        FailureKind.INTERRUPTED: "the bot restarted while sending this request, so it was not sent again.",
+        FailureKind.FAILED: "the video service could not make this video.",
+    }
+    reason = sentences.get(kind, "something went wrong while making the video.")  # type: ignore[call-overload]
+    return f"{reason} Your quota unit was given back."
+
+
+def failure_message(user_mention: str, kind: str | None) -> str:
+    return f"{user_mention} Sorry, no video: {failure(kind)}"
+
+
+def result_message(user_mention: str, video_url: str | None) -> str:
+    return f"{user_mention} {video_url}" if video_url else f"{user_mention} your video is ready."
+
+
+def dm_result_prefix(guild_name: str | None) -> str:
+    where = f" in **{guild_name}**" if guild_name else ""
+    return f"I couldn't post in the thread{where}, so here is your result."
+
+
+def size(width: int | None, height: int | None) -> str:
+    return f"{width}×{height}" if width and height else "unknown"
+
+
+def ids(job_id: int, video_id: str | None) -> str:
+    return f"job #{job_id}" + (f" · video `{video_id}`" if video_id else "")
+
+
+# -- answers to commands ------------------------------------------------------------------------------
+
+
+def queued_here(link: str, position: int) -> str:
+    where = "next in line" if position == 1 else (f"position {position} in the queue" if position > 1 else "queued")
+    return f"Got it ({where}). Follow it here: {link}"
+
+
+def queued_ephemeral_no_status() -> str:
+    return "Got it. I couldn't post a status message here, so I'll send the result to you directly."
+
+
+def quota(*, used: int, remaining: int, held: int, limit: int, period: str, resets_at: datetime) -> str:
+    return (
+        f"You have used **{used}** of **{limit}** videos this {period}; **{remaining}** left"
+        + (f", and **{held}** held by videos in progress" if held else "")
+        + f".\nYour quota resets {ts_relative(resets_at)} ({ts_full(resets_at)})."
+    )
+
+
+def quota_exceeded(*, limit: int, period: str, used: int, held: int, resets_at: datetime) -> str:
+    if limit == 0:
+        return f"Video making is turned off for you in this server. Quotas reset {ts_relative(resets_at)}."
+    running = f" ({held} still in progress)" if held else ""
+    return (
+        f"You've used all {limit} videos for this {period}{running}. "
+        f"Your quota resets {ts_relative(resets_at)}."
+    )
+
+
+HISTORY_EMPTY = "You haven't made any videos in this server yet. Try `/luma generate`."
+HISTORY_TITLE = "Your recent videos"
+
+
+def history_line(
+    *, job_id: int, state: str, prompt: str, created: datetime, result_link: str | None,
+    video_url: str | None, parent_id: int | None,
+) -> str:
+    icon = {"completed": "✅", "failed": "❌", "running": "🎬", "submitting": "🎬", "queued": "⏳"}.get(state, "•")
+    links = []
+    if result_link:
+        links.append(f"[message]({result_link})")
+    if video_url:
+        links.append(f"[video]({video_url})")
+    chain = f" ↳ extends #{parent_id}" if parent_id else ""
+    tail = (" · " + " · ".join(links)) if links else ""
+    return f"{icon} **#{job_id}** {state}{chain} {ts_relative(created)}: {prompt}{tail}"
+
+
+AUTOCOMPLETE_NONE = "You have no finished videos here yet"
+
+# -- admin ---------------------------------------------------------------------------------------------
+
+
+def admin_limit_set(limit: int, period: str) -> str:
+    return f"Members of this server can now make **{limit}** videos per {period}."
+
+
+def admin_role_limit_set(role_mention: str, limit: int | None) -> str:
+    if limit is None:
+        return f"{role_mention} no longer has its own limit."
+    return f"Members with {role_mention} can now make **{limit}** videos per period (the highest role limit wins)."
+
+
+def admin_user_limit_set(user_mention: str, limit: int | None) -> str:
+    if limit is None:
+        return f"{user_mention} no longer has a personal limit."
+    return f"{user_mention} can now make **{limit}** videos per period, whatever their roles."
+
+
+def admin_reset(user_mention: str) -> str:
+    return f"{user_mention}'s usage for this period is reset (videos in progress stay reserved)."
+
+
+ADMIN_USAGE_EMPTY = "Nobody has made a video in this server this period."
+
+
+def admin_usage_title(period: str) -> str:
+    return f"Usage this {period}"
+
+
+def admin_usage_line(user_mention: str, used: int, held: int) -> str:
+    return f"{user_mention}: {used} used" + (f", {held} in progress" if held else "")
+
+
+# -- refusals and errors -------------------------------------------------------------------------------
+
+GUILD_ONLY = "This works in servers only."
+NEEDS_MANAGE_GUILD = "Only members with the Manage Server permission can change quotas."
+NOT_A_RESULT = "That message is not one of my videos: use it on a message where I posted a video."
+NOT_A_RESULT_HERE = "That link is not to one of my videos in this server."
+RESULT_NOT_FINISHED = "That video isn't finished yet: wait for it, then extend it."
+UNKNOWN_JOB = "I don't know that video any more."
+RETRY_ONLY_REQUESTER = "Only the member who asked for this video can retry it; use Regenerate on a finished one."
+ATTACHMENT_NOT_IMAGE = "The {what} must be a png, jpeg or webp image."
+ATTACHMENT_TOO_BIG = "The {what} is {size} MiB; the limit is {limit} MiB."
+FRAME_TWICE = "Give the {what} as an attachment or as a link, not both."
+CANNOT_POST = (
+    "I can't post in this channel: I need View Channel, Send Messages (in threads: Send Messages in Threads) "
+    "and Embed Links here. Ask an admin, or use me in another channel."
+)
+SHUTTING_DOWN = "The bot is restarting; try again in a minute."
+FORBIDDEN = "Discord refused me the permission to do that here."
+REPLY_UNREADABLE = "I can't read replies that don't ping me: keep the @mention on when you reply to extend a video."
+RATE_LIMITED = "Slow down a little, then try again."
+
+
+def something_went_wrong(ref: str) -> str:
+    return f"Something went wrong on my side (ref `{ref}`). The bot's operator can look it up."
