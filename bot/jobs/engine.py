@@ -61,6 +61,8 @@ class EngineConfig:
     submit_lease: timedelta = timedelta(minutes=2)
     # How long one process holds the right to deliver a job before another may try.
     delivery_lease: timedelta = timedelta(minutes=2)
+    # Overrides the client's batch size (1 reproduces the one-request-per-task polling of simpler bots).
+    poll_batch: int | None = None
     # Overrides the client's own minimum gap between poll requests (tests and benchmarks scale time down).
     min_poll_interval: float | None = None
 
@@ -302,7 +304,7 @@ class JobEngine:
         while not self._stopping:
             now = store.utcnow()
             horizon = now + timedelta(seconds=self.config.poll.coalesce)
-            due = await store.due_for_poll(horizon, provider, self.client.max_batch)
+            due = await store.due_for_poll(horizon, provider, self.config.poll_batch or self.client.max_batch)
             if not due:
                 await self._poll.wait(await store.next_poll_time(provider))
                 continue

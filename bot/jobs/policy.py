@@ -21,6 +21,12 @@ class PollPolicy:
     # Tasks due within this window ride along in the same batch request instead of costing one of their own.
     coalesce: float = 2.0
 
+    def scaled(self, factor: float) -> PollPolicy:
+        """The same schedule on a faster or slower clock (benchmarks run minutes of video time in seconds)."""
+        return PollPolicy(first_poll=self.first_poll * factor, min_interval=self.min_interval * factor,
+                          max_interval=self.max_interval * factor, age_factor=self.age_factor,
+                          coalesce=self.coalesce * factor)
+
     @classmethod
     def safety_net(cls) -> PollPolicy:
         """With callbacks, polls only catch the callbacks that get lost: rarely, and in big batches."""
