@@ -7,8 +7,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import aiohttp
-
 from bot.luma.errors import (
     AuthenticationFailed,
     BalanceExhausted,
@@ -20,8 +18,7 @@ from bot.luma.errors import (
     TaskNotFound,
 )
 from bot.luma.http import (
-    JsonHttp,
-    RetryPolicy,
+    JsonProviderClient,
     as_int,
     as_str,
     body_code,
@@ -179,41 +176,17 @@ def _failed(task_id: str, raw: dict[str, Any], reason: str, moderated: bool = Fa
     )
 
 
-class AceDataCloudClient:
+class AceDataCloudClient(JsonProviderClient):
     """AceDataCloud's Luma API. Always submits with `async: true`: the default mode holds the HTTP call open
     for the 1–3 minutes a video takes."""
 
     provider = PROVIDER
+    default_base_url = DEFAULT_BASE_URL
+    map_error = staticmethod(map_error)
     # The MCP suggests batches of at most about 50 ids.
     max_batch = 50
     # "Stay under 1 req/s or you'll hit 429" (AceDataCloud async-task doc).
     min_poll_interval = 1.0
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        token: str,
-        base_url: str = DEFAULT_BASE_URL,
-        retry: RetryPolicy | None = None,
-        timeout: float = 30,
-    ) -> None:
-        self._http = JsonHttp(
-            session,
-            provider=PROVIDER,
-            base_url=base_url,
-            token=token,
-            error_mapper=map_error,
-            retry=retry,
-            timeout=timeout,
-        )
-
-    @property
-    def base_url(self) -> str:
-        return self._http.base_url
-
-    def __repr__(self) -> str:
-        return f"AceDataCloudClient(base_url={self.base_url!r})"
 
     async def generate(self, req: GenerateRequest) -> str:
         body: dict[str, Any] = {

@@ -345,3 +345,41 @@ def error_message(provider: str, status: int, body: Any, text: str) -> str:
     if msg is None:
         msg = f"answer is not JSON: {snippet(text)}" if body is None and text.strip() else "no error message"
     return f"{provider}: HTTP {status}: {msg}"
+
+
+class JsonProviderClient:
+    """What every provider client shares: one JsonHttp bound to its base URL, token and error table.
+    Subclasses set `provider`, `default_base_url` and `map_error`, and implement the LumaClient methods."""
+
+    provider: str
+    default_base_url: str
+
+    @staticmethod
+    def map_error(status: int, body: Any, text: str) -> LumaError:  # pragma: no cover - always overridden
+        raise NotImplementedError
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        token: str,
+        base_url: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30,
+    ) -> None:
+        self._http = JsonHttp(
+            session,
+            provider=self.provider,
+            base_url=base_url or self.default_base_url,
+            token=token,
+            error_mapper=type(self).map_error,
+            retry=retry,
+            timeout=timeout,
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self._http.base_url
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"

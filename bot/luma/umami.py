@@ -8,8 +8,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
-
 from bot.luma.errors import (
     AuthenticationFailed,
     BalanceExhausted,
@@ -21,8 +19,7 @@ from bot.luma.errors import (
     TaskNotFound,
 )
 from bot.luma.http import (
-    JsonHttp,
-    RetryPolicy,
+    JsonProviderClient,
     as_int,
     as_str,
     body_message,
@@ -154,39 +151,15 @@ def _failure_reason(obj: Mapping[str, Any]) -> str | None:
     return None
 
 
-class UmamiClient:
+class UmamiClient(JsonProviderClient):
     """UmamiAI's Luma v1-legacy API. It has no callbacks, so `callback_url` is ignored and jobs are polled."""
 
     provider = PROVIDER
+    default_base_url = DEFAULT_BASE_URL
+    map_error = staticmethod(map_error)
     max_batch = 50
     # Undocumented; AceDataCloud's 1 req/s is the safe assumption for a thinly documented reseller.
     min_poll_interval = 1.0
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        token: str,
-        base_url: str = DEFAULT_BASE_URL,
-        retry: RetryPolicy | None = None,
-        timeout: float = 30,
-    ) -> None:
-        self._http = JsonHttp(
-            session,
-            provider=PROVIDER,
-            base_url=base_url,
-            token=token,
-            error_mapper=map_error,
-            retry=retry,
-            timeout=timeout,
-        )
-
-    @property
-    def base_url(self) -> str:
-        return self._http.base_url
-
-    def __repr__(self) -> str:
-        return f"UmamiClient(base_url={self.base_url!r})"
 
     async def generate(self, req: GenerateRequest) -> str:
         body: dict[str, Any] = {
