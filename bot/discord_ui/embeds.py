@@ -57,7 +57,9 @@ def options_text(job: Job) -> str:
     )
 
 
-def status_line(job: Job, *, position: int = 0, held_up: str | None = None, result_link: str | None = None) -> str:
+def status_line(
+    job: Job, *, position: int = 0, held_up: str | None = None, result_link: str | None = None
+) -> str:
     state = JobState(job.state)
     if state == JobState.COMPLETED:
         return texts.status_done(job.finished_at, result_link)

@@ -65,8 +65,9 @@ def _is_shutting_down(client: discord.Client) -> bool:
     return bool(getattr(client, "shutting_down", False)) or client.is_closed()
 
 
-def log_and_describe(error: BaseException, *, what: str, user_id: int | None, job_id: int | None,
-                     shutting_down: bool = False) -> str:
+def log_and_describe(
+    error: BaseException, *, what: str, user_id: int | None, job_id: int | None, shutting_down: bool = False
+) -> str:
     sentence, expected = describe(error, shutting_down=shutting_down)
     inner = unwrap(error)
     job = f"job {job_id}" if job_id else "no job"
@@ -91,7 +92,10 @@ async def report_interaction_error(
     interaction: discord.Interaction, error: BaseException, *, job_id: int | None = None
 ) -> None:
     sentence = log_and_describe(
-        error, what=_interaction_what(interaction), user_id=interaction.user.id, job_id=job_id,
+        error,
+        what=_interaction_what(interaction),
+        user_id=interaction.user.id,
+        job_id=job_id,
         shutting_down=_is_shutting_down(interaction.client),
     )
     if interaction.type == discord.InteractionType.autocomplete:
@@ -100,7 +104,9 @@ async def report_interaction_error(
         if interaction.response.is_done():
             if interaction.response.type == discord.InteractionResponseType.modal:
                 return  # a modal is the whole answer; nothing to attach a sentence to
-            await interaction.followup.send(sentence, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+            await interaction.followup.send(
+                sentence, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            )
         else:
             await interaction.response.send_message(
                 sentence, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
@@ -115,7 +121,9 @@ async def on_app_command_error(interaction: discord.Interaction, error: app_comm
     await report_interaction_error(interaction, error)
 
 
-async def guarded(interaction: discord.Interaction, work: Awaitable[object], *, job_id: int | None = None) -> None:
+async def guarded(
+    interaction: discord.Interaction, work: Awaitable[object], *, job_id: int | None = None
+) -> None:
     """Run a button's or modal's work, sending any error through the handler (discord.py would only log it)."""
     try:
         await work

@@ -170,12 +170,17 @@ def ids(job_id: int, video_id: str | None) -> str:
 
 
 def queued_here(link: str, position: int) -> str:
-    where = "next in line" if position == 1 else (f"position {position} in the queue" if position > 1 else "queued")
-    return f"Got it ({where}). Follow it here: {link}"
+    if position == 1:
+        where = " (next in line)"
+    elif position > 1:
+        where = f" (position {position} in the queue)"
+    else:
+        where = ""
+    return f"Got it{where}. Follow it here: {link}"
 
 
 def queued_ephemeral_no_status() -> str:
-    return "Got it. I couldn't post a status message here, so I'll send the result to you directly."
+    return "Got it. I couldn't post a status message here; the result will come here or to your DMs."
 
 
 def quota(*, used: int, remaining: int, held: int, limit: int, period: str, resets_at: datetime) -> str:
@@ -201,10 +206,18 @@ HISTORY_TITLE = "Your recent videos"
 
 
 def history_line(
-    *, job_id: int, state: str, prompt: str, created: datetime, result_link: str | None,
-    video_url: str | None, parent_id: int | None,
+    *,
+    job_id: int,
+    state: str,
+    prompt: str,
+    created: datetime,
+    result_link: str | None,
+    video_url: str | None,
+    parent_id: int | None,
 ) -> str:
-    icon = {"completed": "✅", "failed": "❌", "running": "🎬", "submitting": "🎬", "queued": "⏳"}.get(state, "•")
+    icon = {"completed": "✅", "failed": "❌", "running": "🎬", "submitting": "🎬", "queued": "⏳"}.get(
+        state, "•"
+    )
     links = []
     if result_link:
         links.append(f"[message]({result_link})")
@@ -214,8 +227,6 @@ def history_line(
     tail = (" · " + " · ".join(links)) if links else ""
     return f"{icon} **#{job_id}** {state}{chain} {ts_relative(created)}: {prompt}{tail}"
 
-
-AUTOCOMPLETE_NONE = "You have no finished videos here yet"
 
 # -- admin ---------------------------------------------------------------------------------------------
 
@@ -257,9 +268,10 @@ GUILD_ONLY = "This works in servers only."
 NEEDS_MANAGE_GUILD = "Only members with the Manage Server permission can change quotas."
 NOT_A_RESULT = "That message is not one of my videos: use it on a message where I posted a video."
 NOT_A_RESULT_HERE = "That link is not to one of my videos in this server."
-RESULT_NOT_FINISHED = "That video isn't finished yet: wait for it, then extend it."
 UNKNOWN_JOB = "I don't know that video any more."
-RETRY_ONLY_REQUESTER = "Only the member who asked for this video can retry it; use Regenerate on a finished one."
+RETRY_ONLY_REQUESTER = (
+    "Only the member who asked for this video can retry it; use Regenerate on a finished one."
+)
 ATTACHMENT_NOT_IMAGE = "The {what} must be a png, jpeg or webp image."
 ATTACHMENT_TOO_BIG = "The {what} is {size} MiB; the limit is {limit} MiB."
 FRAME_TWICE = "Give the {what} as an attachment or as a link, not both."
@@ -269,7 +281,9 @@ CANNOT_POST = (
 )
 SHUTTING_DOWN = "The bot is restarting; try again in a minute."
 FORBIDDEN = "Discord refused me the permission to do that here."
-REPLY_UNREADABLE = "I can't read replies that don't ping me: keep the @mention on when you reply to extend a video."
+REPLY_UNREADABLE = (
+    "I can't read replies that don't ping me: keep the @mention on when you reply to extend a video."
+)
 RATE_LIMITED = "Slow down a little, then try again."
 
 

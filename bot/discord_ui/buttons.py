@@ -1,0 +1,129 @@
+"""The buttons under a result: discord.py DynamicItems whose custom_id carries the job id, so they work on
+messages of any age and after a restart. Anyone may press them; the work runs on the presser's quota."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import discord
+
+from bot.discord_ui import flow, modals, texts
+from bot.discord_ui.errors import guarded
+from bot.store.models import Job
+
+EXTEND_ID = "luma:extend:{job_id}"
+REGENERATE_ID = "luma:regen:{job_id}"
+RETRY_ID = "luma:retry:{job_id}"
+# Any of our job buttons; group 1 is the job id.
+JOB_BUTTON = re.compile(r"luma:(?:extend|regen|retry):([0-9]{1,20})")
+
+
+class ExtendButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"luma:extend:(?P<job_id>[0-9]{1,20})"
+):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=texts.BUTTON_EXTEND,
+                style=discord.ButtonStyle.primary,
+                emoji="➕",
+                custom_id=EXTEND_ID.format(job_id=job_id),
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+    ) -> ExtendButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        # A modal must be the first answer, within 3 seconds: no database work before it.
+        await guarded(
+            interaction, interaction.response.send_modal(modals.extend_modal(self.job_id)), job_id=self.job_id
+        )
+
+
+class RegenerateButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"luma:regen:(?P<job_id>[0-9]{1,20})"
+):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=texts.BUTTON_REGENERATE,
+                style=discord.ButtonStyle.secondary,
+                emoji="🔁",
+                custom_id=REGENERATE_ID.format(job_id=job_id),
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+    ) -> RegenerateButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await guarded(interaction, flow.regenerate(interaction, self.job_id), job_id=self.job_id)
+
+
+class RetryButton(discord.ui.DynamicItem[discord.ui.Button], template=r"luma:retry:(?P<job_id>[0-9]{1,20})"):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=texts.BUTTON_RETRY,
+                style=discord.ButtonStyle.secondary,
+                emoji="🔁",
+                custom_id=RETRY_ID.format(job_id=job_id),
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+    ) -> RetryButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await guarded(interaction, flow.regenerate(interaction, self.job_id, retry=True), job_id=self.job_id)
+
+
+DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (ExtendButton, RegenerateButton, RetryButton)
+
+
+def result_view(job: Job) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(ExtendButton(job.id))
+    view.add_item(RegenerateButton(job.id))
+    return view
+
+
+def retry_view(job: Job) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(RetryButton(job.id))
+    return view
+
+
+def custom_ids(components: Iterable[Any]) -> list[str]:
+    """Every custom_id in a message's components (discord.py objects), at any depth."""
+    found: list[str] = []
+    for component in components:
+        custom_id = getattr(component, "custom_id", None)
+        if custom_id:
+            found.append(custom_id)
+        found.extend(custom_ids(getattr(component, "children", ())))
+    return found
+
+
+def job_id_of(message: discord.Message) -> int | None:
+    """The job a message of ours is about, read from its buttons; None for any other message."""
+    for custom_id in custom_ids(message.components):
+        match = JOB_BUTTON.fullmatch(custom_id)
+        if match:
+            return int(match.group(1))
+    return None

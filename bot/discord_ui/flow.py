@@ -1,0 +1,275 @@
+"""From a member's request to a job on screen: accept it through the engine, post its public status message,
+open its thread, record where it lives, and answer the member. Shared by slash commands, buttons, the
+extend modal and replies, so every way of asking behaves the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from bot.discord_ui import texts
+from bot.discord_ui.embeds import status_embed, thread_name
+from bot.discord_ui.errors import CannotPost
+from bot.discord_ui.permissions import missing_to_post
+from bot.jobs.requests import JobRequest
+from bot.luma.validation import InvalidInput
+from bot.store import jobs as store
+from bot.store.models import Job, JobAction
+
+if TYPE_CHECKING:
+    from bot.app import LumaBot
+
+log = logging.getLogger(__name__)
+
+THREAD_TYPES = frozenset(
+    {discord.ChannelType.public_thread, discord.ChannelType.private_thread, discord.ChannelType.news_thread}
+)
+# A link to a message: https://discord.com/channels/<guild>/<channel>/<message> (also ptb./canary. and the
+# old discordapp.com host).
+MESSAGE_LINK = re.compile(
+    r"https?://(?:(?:ptb|canary|www)\.)?discord(?:app)?\.com/channels/(\d{1,20}|@me)/(\d{1,20})/(\d{1,20})/?"
+)
+# How long a delivery or status update waits for the job's status message and thread to be posted: they
+# normally take well under a second; past this the result goes to the request's channel.
+PLACEMENT_WAIT = 15.0
+
+
+def message_link(guild_id: int | None, channel_id: int, message_id: int) -> str:
+    return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
+
+
+def parse_message_link(text: str) -> tuple[int | None, int, int] | None:
+    """(guild id, channel id, message id) of a Discord message link, or None when `text` is not one."""
+    match = MESSAGE_LINK.fullmatch(text.strip())
+    if match is None:
+        return None
+    guild, channel, message = match.groups()
+    return (None if guild == "@me" else int(guild)), int(channel), int(message)
+
+
+class Placements:
+    """Jobs whose status message and thread are being posted right now.
+
+    The engine may finish a fast job before its thread exists; delivery and status updates wait here so the
+    result lands in the thread rather than beside it. `begin` runs with no await between the engine's
+    `accept` and it, so no delivery can slip in before.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[int, asyncio.Event] = {}
+
+    def begin(self, job_id: int) -> None:
+        self._pending[job_id] = asyncio.Event()
+
+    def end(self, job_id: int) -> None:
+        event = self._pending.pop(job_id, None)
+        if event is not None:
+            event.set()
+
+    async def wait(self, job_id: int, timeout: float = PLACEMENT_WAIT) -> None:  # noqa: ASYNC109
+        event = self._pending.get(job_id)
+        if event is None:
+            return
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            log.warning(
+                "job %s: status message still not posted after %.0fs; delivering anyway", job_id, timeout
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    job: Job
+    status_message: discord.Message | None
+    thread_id: int | None
+    position: int
+
+    def link(self) -> str | None:
+        if self.thread_id:
+            return f"<#{self.thread_id}>"
+        if self.status_message is not None:
+            return self.status_message.jump_url
+        return None
+
+
+def is_thread(channel: Any) -> bool:
+    return getattr(channel, "type", None) in THREAD_TYPES
+
+
+def role_ids(user: discord.abc.User) -> tuple[int, ...]:
+    return tuple(role.id for role in getattr(user, "roles", ()))
+
+
+def interaction_channel(interaction: discord.Interaction) -> Any:
+    channel = interaction.channel
+    if channel is None:
+        channel = interaction.client.get_partial_messageable(
+            interaction.channel_id or 0, guild_id=interaction.guild_id
+        )
+    return channel
+
+
+def base_request(interaction: discord.Interaction, prompt: str, **fields: Any) -> JobRequest:
+    """A request from this member, answered in this channel (in place when it is a thread)."""
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    channel = interaction_channel(interaction)
+    return JobRequest(
+        guild_id=interaction.guild_id,
+        channel_id=channel.id,
+        user_id=interaction.user.id,
+        prompt=prompt,
+        role_ids=role_ids(interaction.user),
+        thread_id=channel.id if is_thread(channel) else None,
+        **fields,
+    )
+
+
+def check_can_post(interaction: discord.Interaction) -> None:
+    """Refuse before anything is reserved when the bot could not even post the job's status here."""
+    missing = missing_to_post(interaction.app_permissions, in_thread=is_thread(interaction.channel))
+    if missing:
+        log.info("cannot post in channel %s: missing %s", interaction.channel_id, ", ".join(missing))
+        raise CannotPost(missing)
+
+
+async def start_job(
+    bot: LumaBot, request: JobRequest, channel: Any, *, reply_to: discord.Message | None = None
+) -> Placement:
+    """Accept the request (InvalidInput / QuotaExceeded leave nothing behind), then show it in `channel`."""
+    job = await bot.engine.accept(request)
+    bot.placements.begin(job.id)
+    try:
+        return await _place(bot, job, channel, reply_to)
+    finally:
+        bot.placements.end(job.id)
+
+
+async def _place(bot: LumaBot, job: Job, channel: Any, reply_to: discord.Message | None) -> Placement:
+    position = await bot.engine.queue_position(job)
+    try:
+        status = await channel.send(
+            embed=status_embed(job, position=position),
+            reference=reply_to.to_reference(fail_if_not_exists=False) if reply_to else None,
+            mention_author=False,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+    except discord.HTTPException as exc:
+        # The job stands: its result will find the member through the delivery fallbacks.
+        log.warning("job %s: could not post its status message in %s: %s", job.id, request_channel(job), exc)
+        return Placement(job, None, None, position)
+    thread_id = None
+    if not is_thread(channel):
+        try:
+            thread = await status.create_thread(name=thread_name(job.prompt), auto_archive_duration=1440)
+            thread_id = thread.id
+        except (discord.HTTPException, ValueError) as exc:
+            log.info("job %s: no thread in channel %s (%s); answering in place", job.id, channel.id, exc)
+    await store.set_location(job.id, thread_id=thread_id, status_message_id=status.id)
+    job.thread_id = thread_id or job.thread_id
+    job.status_message_id = status.id
+    log.info("job %s: status message %s, thread %s", job.id, status.id, thread_id or "none (in place)")
+    return Placement(job, status, thread_id, position)
+
+
+def request_channel(job: Job) -> int:
+    return job.thread_id or job.channel_id
+
+
+async def submit_from_interaction(interaction: discord.Interaction, request: JobRequest) -> Placement:
+    """For an interaction already deferred (ephemeral): start the job and tell the member where to follow it."""
+    check_can_post(interaction)
+    placement = await start_job(interaction.client, request, interaction_channel(interaction))  # type: ignore[arg-type]
+    link = placement.link()
+    text = texts.queued_here(link, placement.position) if link else texts.queued_ephemeral_no_status()
+    try:
+        await interaction.edit_original_response(
+            content=text, allowed_mentions=discord.AllowedMentions.none()
+        )
+    except discord.HTTPException as exc:
+        log.info("job %s: could not answer the member ephemerally: %s", placement.job.id, exc)
+    return placement
+
+
+async def resolve_extend_target(guild_id: int, text: str) -> tuple[int | None, str | None]:
+    """(parent job id, raw target) for `/luma extend video:`: a link to one of our messages names its job;
+    anything else (an id, a video link) goes to the engine, which checks it."""
+    link = parse_message_link(text)
+    if link is None:
+        return None, text
+    _, _, message_id = link
+    job = await store.find_by_message(message_id)
+    if job is None or job.guild_id != guild_id:
+        raise InvalidInput(texts.NOT_A_RESULT_HERE)
+    return job.id, None
+
+
+def same_request(job: Job, interaction: discord.Interaction) -> JobRequest:
+    """The request that made `job`, again, as the pressing member's own."""
+    opts = job.options or {}
+    if job.action == JobAction.EXTEND:
+        fields: dict[str, Any] = {
+            "action": JobAction.EXTEND,
+            "end_image_url": opts.get("end_image_url"),
+        }
+        if job.parent_id:
+            fields["parent_job_id"] = job.parent_id
+        else:
+            fields["extend_target"] = job.parent_video_id or job.parent_video_url
+        return base_request(interaction, job.prompt, **fields)
+    return base_request(
+        interaction,
+        job.prompt,
+        aspect_ratio=opts.get("aspect_ratio", "16:9"),
+        loop=bool(opts.get("loop", False)),
+        enhancement=bool(opts.get("enhancement", True)),
+        start_image_url=opts.get("start_image_url"),
+        end_image_url=opts.get("end_image_url"),
+    )
+
+
+async def regenerate(interaction: discord.Interaction, job_id: int, *, retry: bool = False) -> None:
+    """The Regenerate (anyone, on their quota) and Try again (the requester only) buttons."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    job = await store.get_job(job_id)
+    if job is None:
+        raise InvalidInput(texts.UNKNOWN_JOB)
+    if retry and job.user_id != interaction.user.id:
+        raise InvalidInput(texts.RETRY_ONLY_REQUESTER)
+    await submit_from_interaction(interaction, same_request(job, interaction))
+
+
+async def extend_from_modal(interaction: discord.Interaction, job_id: int, prompt: str) -> None:
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    request = base_request(interaction, prompt, action=JobAction.EXTEND, parent_job_id=job_id)
+    await submit_from_interaction(interaction, request)
+
+
+def strip_bot_mention(content: str, bot_id: int) -> str:
+    return re.sub(rf"<@!?{bot_id}>", "", content).strip()
+
+
+async def extend_from_reply(bot: LumaBot, message: discord.Message, job: Job) -> Placement:
+    """A member replied to a result with text: extend that video with the text as the prompt, in place."""
+    assert message.guild is not None and bot.user is not None
+    channel = message.channel
+    request = JobRequest(
+        guild_id=message.guild.id,
+        channel_id=channel.id,
+        user_id=message.author.id,
+        prompt=strip_bot_mention(message.content, bot.user.id),
+        action=JobAction.EXTEND,
+        role_ids=role_ids(message.author),
+        parent_job_id=job.id,
+        thread_id=channel.id if is_thread(channel) else None,
+        source_message_id=message.id,
+    )
+    return await start_job(bot, request, channel, reply_to=message)
