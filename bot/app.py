@@ -257,9 +257,12 @@ class App:
         return bool(await checks()) if checks is not None else True
 
 
-async def run(settings: Settings) -> int:
-    """`python -m bot`: run until Discord closes the connection for good or the process is told to stop."""
-    app = App(settings)
+async def run(
+    settings: Settings, *, engine_config: EngineConfig | None = None, bot_options: dict[str, Any] | None = None
+) -> int:
+    """`python -m bot`: run until Discord closes the connection for good or the process is told to stop
+    (SIGTERM or SIGINT: new work is refused, requests in flight get a few seconds, every job stays resumable)."""
+    app = App(settings, engine_config=engine_config, bot_options=bot_options)
     loop = asyncio.get_running_loop()
     stopping: list[asyncio.Future[None]] = []
     for sig in (signal.SIGTERM, signal.SIGINT):

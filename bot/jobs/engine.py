@@ -137,6 +137,7 @@ class JobEngine:
     async def recover(self) -> None:
         """Fail this instance's cut-off submissions and resume everything else from the database."""
         await self._fail_interrupted(owner=self.config.instance_id)
+        await store.release_deliveries(self.config.instance_id)
         # Running tasks may have finished while we were away: look at them now rather than on the old schedule.
         await store.schedule_polls(
             [j.id for j in await Job.filter(state=JobState.RUNNING).only("id")], store.utcnow()
@@ -387,7 +388,8 @@ class JobEngine:
 
     async def _deliver_one(self, job: Job) -> None:
         assert self.port is not None
-        if not await store.claim_delivery(job, store.utcnow(), self.config.delivery_lease):
+        if not await store.claim_delivery(job, store.utcnow(), self.config.delivery_lease,
+                                          owner=self.config.instance_id):
             return  # another process is delivering it
         try:
             message_id = await self.port.deliver(job)

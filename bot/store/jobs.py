@@ -239,14 +239,21 @@ async def next_lease_expiry() -> datetime | None:
     return row.lease_until if row else None
 
 
-async def claim_delivery(job: Job, now: datetime, lease: timedelta) -> bool:
+async def claim_delivery(job: Job, now: datetime, lease: timedelta, *, owner: str = "main") -> bool:
     """Take the right to deliver this job for `lease`; a process that dies mid-delivery loses it when the
     lease runs out, and the next holder's delivery port must notice a post that already went out."""
     return bool(
         await Job.filter(id=job.id, delivered_at__isnull=True)
         .filter(Q(next_delivery_at__isnull=True) | Q(next_delivery_at__lte=now))
-        .update(next_delivery_at=now + lease)
+        .update(next_delivery_at=now + lease, claimed_by=owner)
     )
+
+
+async def release_deliveries(owner: str) -> int:
+    """At start: deliveries this instance held in its previous life are free to retry at once."""
+    return await Job.filter(
+        state__in=(JobState.COMPLETED, JobState.FAILED), delivered_at__isnull=True, claimed_by=owner
+    ).update(next_delivery_at=None)
 
 
 async def find_by_video(video_id: str | None = None, video_url: str | None = None) -> Job | None:

@@ -84,6 +84,8 @@ class Injection:
     is_global: bool = False
     delay: float = 0.0
     hits: int = 0
+    # Set by `FakeDiscord.on_handled`: handle the request for real, then await this before answering.
+    after_handled: Callable[[], Awaitable[None]] | None = None
 
     def matches(self, method: str, path: str) -> bool:
         if self.times is not None and self.hits >= self.times:
@@ -233,7 +235,12 @@ class RestAPI:
                 record.injected = True
                 if injection.delay:
                     await asyncio.sleep(injection.delay)
-                response = self._injected_response(injection, request.method, rel)
+                if injection.after_handled is not None:
+                    response = await self._dispatch(request, rel, body, files, record)
+                    self.world.notifier.notify()
+                    await injection.after_handled()
+                else:
+                    response = self._injected_response(injection, request.method, rel)
             else:
                 response = await self._dispatch(request, rel, body, files, record)
         except APIError as exc:

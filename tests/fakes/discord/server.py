@@ -26,7 +26,7 @@ import contextlib
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -401,6 +401,16 @@ class FakeDiscord:
         )
 
     # ------------------------------------------------------------------ fault injection & permissions
+
+    def on_handled(
+        self, method: str, path_regex: str, hook: Callable[[], Awaitable[None]], *, times: int | None = 1
+    ) -> Injection:
+        """Handle the next ``times`` matching requests for real, then await ``hook()`` before answering: the
+        way to stop a bot between Discord doing something and the bot hearing that it was done."""
+        injection = Injection(method=method.upper() if method != "*" else "*", path_regex=path_regex, status=0,
+                              times=times, after_handled=hook)
+        self.rest.injections.append(injection)
+        return injection
 
     def inject_rest_error(
         self,
