@@ -15,7 +15,7 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.jobs.policy import Backoff, PollPolicy
 from bot.jobs.ports import DeliveryPort, JobEvent
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 # How many queued jobs get a "your position changed" update when the queue moves: enough for everyone who
 # is watching the top of the queue, without a burst of status edits when thousands wait.
 POSITION_UPDATES = 10
+# Earlier than any real poll time: a job whose callback arrived sorts ahead of routine polls in the next batch.
+POLL_FIRST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,9 @@ class JobEngine:
         self._incident: FailureKind | None = None
         self._incident_failures = 0
         self._last_poll_request: datetime | None = None
+        # Jobs whose callback arrived after their last poll request went out: an answer older than the
+        # callback must not push their next poll back onto the slow schedule.
+        self._hinted: set[int] = set()
         self._stopping = False
 
     # -- lifecycle ----------------------------------------------------------------------------------------
@@ -187,7 +192,8 @@ class JobEngine:
         if task_id and job.task_id and task_id != job.task_id:
             return CallbackOutcome.MISMATCH
         if job.state == JobState.RUNNING:
-            await store.schedule_polls([job.id], store.utcnow())
+            self._hinted.add(job.id)
+            await store.schedule_polls([job.id], POLL_FIRST)
             self._poll.set()
             return CallbackOutcome.ACCEPTED
         if job.state in (JobState.QUEUED, JobState.SUBMITTING):
@@ -309,7 +315,12 @@ class JobEngine:
             if not due:
                 await self._poll.wait(await store.next_poll_time(provider))
                 continue
-            await self._respect_poll_rate()
+            if await self._respect_poll_rate():
+                # While we waited for the provider's rate limit more jobs fell due (callbacks among them):
+                # take them in this request rather than leaving them for the next one.
+                horizon = store.utcnow() + timedelta(seconds=self.config.poll.coalesce)
+                due = await store.due_for_poll(horizon, provider, self.config.poll_batch or self.client.max_batch) or due
+            self._hinted.difference_update(j.id for j in due)
             try:
                 results = await self.client.get_tasks([j.task_id for j in due if j.task_id])
             except RateLimited as exc:
@@ -330,15 +341,18 @@ class JobEngine:
             self._recovered()
             await self._apply_results(due, results)
 
-    async def _respect_poll_rate(self) -> None:
-        """Never poll faster than the provider allows, however many tasks are due."""
+    async def _respect_poll_rate(self) -> bool:
+        """Never poll faster than the provider allows, however many tasks are due. True if it had to wait."""
+        waited = False
         if self._last_poll_request is not None:
             gap = self.config.min_poll_interval
             gap = self.client.min_poll_interval if gap is None else gap
             wait = gap - (store.utcnow() - self._last_poll_request).total_seconds()
             if wait > 0:
                 await asyncio.sleep(wait)
+                waited = True
         self._last_poll_request = store.utcnow()
+        return waited
 
     async def _poll_backoff(self, jobs: list[Job], seconds: float) -> None:
         await store.schedule_polls([j.id for j in jobs], store.utcnow() + timedelta(seconds=seconds))
@@ -359,6 +373,8 @@ class JobEngine:
                 await self._fail(job, kind, result.failure_reason, wake_dispatch=False)
                 finished = True
                 continue
+            if job.id in self._hinted:
+                continue  # its callback came while this answer was on the way: its "poll now" stands
             age = (now - (job.submitted_at or job.created_at)).total_seconds()
             at = now + timedelta(seconds=self.config.poll.interval(age))
             later.setdefault(at, []).append(job.id)
@@ -421,6 +437,7 @@ class JobEngine:
     # -- shared -------------------------------------------------------------------------------------------
 
     async def _fail(self, job: Job, kind: FailureKind, reason: str | None, *, wake_dispatch: bool = True) -> None:
+        self._hinted.discard(job.id)
         if await store.mark_failed(job, kind, reason, self.quotas):
             log.info("job %s: failed (%s): %s", job.id, kind, reason)
             self._deliver.set()
