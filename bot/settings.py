@@ -29,7 +29,10 @@ def _int_list(value: object) -> list[int]:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # Empty lines in .env (as .env.example ships them) mean "use the default", not "set to empty".
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     discord_token: SecretStr
     discord_api_base_url: str = DEFAULT_DISCORD_API
