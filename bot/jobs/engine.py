@@ -282,12 +282,14 @@ class JobEngine:
         if self._incident != kind:
             self._incident = kind
             log.error("provider incident (%s): %s; holding the queue and retrying with backoff", kind, exc)
+            self._spawn(self._announce_positions(held_up=kind))  # everyone waiting is held up, not just this job
         self._pause(self.config.incident_backoff.delay(self._incident_failures))
         await self._notify(job, JobEvent.HELD_UP, detail=kind.value)
 
     def _recovered(self) -> None:
         if self._incident is not None:
             log.warning("provider incident (%s) is over", self._incident)
+            self._spawn(self._announce_positions())  # back to plain queue positions
         self._incident = None
         self._incident_failures = 0
 
@@ -297,12 +299,15 @@ class JobEngine:
             self._paused_until = until
         self._dispatch.set()
 
-    async def _announce_positions(self) -> None:
+    async def _announce_positions(self, held_up: FailureKind | None = None) -> None:
         if self.port is None:
             return
         queued = await Job.filter(state=JobState.QUEUED).order_by("id").limit(POSITION_UPDATES)
         for position, job in enumerate(queued, start=1):
-            await self._notify(job, JobEvent.QUEUED, position=position)
+            if held_up is not None:
+                await self._notify(job, JobEvent.HELD_UP, position=position, detail=held_up.value)
+            else:
+                await self._notify(job, JobEvent.QUEUED, position=position)
 
     # -- polling ------------------------------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ class JobEvent(enum.StrEnum):
     QUEUED = "queued"  # accepted, or moved up in the queue
     STARTED = "started"  # the provider has the task
     HELD_UP = "held_up"  # the provider is refusing work for now (down, rate limited, balance, token)
-    RESUMED = "resumed"  # the hold-up is over
     DELIVERED = "delivered"  # the outcome was delivered and recorded (the unit is charged or refunded)
 
 

@@ -256,7 +256,8 @@ async def test_balance_or_token_trouble_holds_the_queue_then_fails_at_the_deadli
         r.fake.set_token("rotated-token")
     first = await r.engine.accept(r.request("one"))
     second = await r.engine.accept(r.request("two"))
-    await r.port.wait_for(lambda: any(e[1] == JobEvent.HELD_UP for e in r.port.events))
+    # Both requesters hear that their job is held up, not only the one whose submission was refused.
+    await r.port.wait_for(lambda: {e[0] for e in r.port.events if e[1] == JobEvent.HELD_UP} == {first.id, second.id})
     assert (await Job.get(id=first.id)).state in (JobState.QUEUED, JobState.SUBMITTING)
     done = [await r.delivered(first), await r.delivered(second)]
     kind = FailureKind.BALANCE if cause == "balance" else FailureKind.AUTH
