@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import importlib
-import inspect
 import logging
 import signal
 from typing import Any
@@ -25,8 +22,8 @@ from bot.discord_ui.errors import on_app_command_error
 from bot.discord_ui.flow import Placements
 from bot.discord_ui.permissions import invite_url
 from bot.discord_ui.sync import SyncState, state_dir_for, sync_commands
+from bot.jobs.callbacks import database_healthy, start_callback_server
 from bot.jobs.engine import EngineConfig, JobEngine, engine_config_from_settings
-from bot.jobs.policy import PollPolicy
 from bot.luma.factory import make_client
 from bot.settings import Settings
 from bot.store.db import close_database, open_database
@@ -138,29 +135,6 @@ def point_discord_py(settings: Settings) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
-def _callbacks_module() -> Any:
-    try:
-        return importlib.import_module("bot.jobs.callbacks")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("bot.jobs.callbacks",):
-            raise
-        return None
-
-
-async def _stop_server(server: Any) -> None:
-    for name in ("stop", "cleanup", "close"):
-        method = getattr(server, name, None)
-        if method is not None:
-            result = method()
-            if inspect.isawaitable(result):
-                await result
-            return
-    if callable(server):
-        result = server()
-        if inspect.isawaitable(result):
-            await result
-
-
 class App:
     """One run of the bot. `run()` returns the process exit code; `stop()` ends it cleanly from outside.
 
@@ -209,21 +183,15 @@ class App:
         quotas = QuotaBook(
             QuotaDefaults(settings.quota_default_limit, QuotaPeriod(settings.quota_default_period))
         )
-        callbacks = _callbacks_module() if settings.callback_public_url else None
-        if settings.callback_public_url and callbacks is None:
-            log.warning("CALLBACK_PUBLIC_URL is set but this build has no callback server; polling only")
         config = self.engine_config or engine_config_from_settings(settings)
-        if callbacks is None and config.callback_base_url:
-            # Without the server, providers would call a URL nobody answers; poll normally instead.
-            config = dataclasses.replace(config, callback_base_url=None, poll=PollPolicy())
         self.engine = engine = JobEngine(client, quotas, config)
         self.bot = bot = make_bot(settings, engine=engine, quotas=quotas, **self.bot_options)
         self.built.set()
         server = None
         try:
-            if callbacks is not None:
+            if settings.callback_public_url:
                 host, port = settings.callback_host_port
-                server = await callbacks.start_callback_server(engine, host, port, self.health)
+                server = await start_callback_server(engine, host, port, self.health)
             if self._stop_requested:
                 return 0
             async with bot:
@@ -246,15 +214,14 @@ class App:
             if not bot.is_closed():
                 await bot.close()
             if server is not None:
-                await _stop_server(server)
+                await server.cleanup()
 
     async def health(self) -> bool:
         """For the callback server's /healthz: connected to Discord, and the database answers."""
         bot = self.bot
         if bot is None or bot.is_closed() or not bot.is_ready():
             return False
-        checks = getattr(_callbacks_module(), "database_healthy", None)
-        return bool(await checks()) if checks is not None else True
+        return await database_healthy()
 
 
 async def run(
