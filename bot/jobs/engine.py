@@ -114,6 +114,7 @@ class JobEngine:
         # Jobs whose callback arrived after their last poll request went out: an answer older than the
         # callback must not push their next poll back onto the slow schedule.
         self._hinted: set[int] = set()
+        self._reaper_idle = True
         self._stopping = False
 
     # -- lifecycle ----------------------------------------------------------------------------------------
@@ -177,7 +178,8 @@ class JobEngine:
         job = await store.create_job(new, self.quotas, deadline=self.config.deadline)
         log.info("job %s: accepted (%s) for user %s in guild %s", job.id, job.action, job.user_id, job.guild_id)
         self._dispatch.set()
-        self._reap.set()
+        if self._reaper_idle:
+            self._reap.set()  # a new job's deadline is never earlier than those the reaper already waits for
         return job
 
     async def queue_position(self, job: Job) -> int:
@@ -218,7 +220,6 @@ class JobEngine:
             for job in claimed:
                 self._spawn(self._submit(job))
             if claimed:
-                self._reap.set()  # it watches claim leases too
                 self._spawn(self._announce_positions())
             await self._dispatch.wait(None)
 
@@ -436,8 +437,13 @@ class JobEngine:
                 log.warning("job %s: deadline passed in state %s", job.id, job.state)
                 await self._fail(job, kind, "The job did not finish before its deadline.")
             if not overdue:
+                # Claims of other processes that died expire unannounced: look again within one lease.
                 timers = [t for t in (await store.next_deadline(), await store.next_lease_expiry()) if t]
+                if timers:
+                    timers.append(store.utcnow() + self.config.submit_lease)
+                self._reaper_idle = not timers
                 await self._reap.wait(min(timers) if timers else None)
+                self._reaper_idle = False
 
     # -- shared -------------------------------------------------------------------------------------------
 
