@@ -8,7 +8,9 @@ bot, the result goes to the request's channel, then to the member's DMs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -16,7 +18,7 @@ import discord
 from bot.discord_ui import texts
 from bot.discord_ui.buttons import custom_ids, result_view, retry_view
 from bot.discord_ui.embeds import can_retry, failure_embed, result_embed, status_embed
-from bot.discord_ui.flow import message_link
+from bot.discord_ui.flow import PLACEMENT_WAIT, message_link
 from bot.jobs.ports import JobEvent
 from bot.store import jobs as store
 from bot.store.models import FailureKind, Job, JobState
@@ -36,6 +38,9 @@ REFUSED_STATUSES = frozenset({400, 403, 404})
 # After this many attempts that all ended in such refusals, the job is given up as undeliverable rather than
 # retried forever (the engine's backoff reaches its 5-minute cap long before).
 MAX_REFUSED_ATTEMPTS = 12
+# With shards, the process that received a request posts its status message and thread while any process may
+# update or deliver the job: it looks this often for them in the job's row (for up to PLACEMENT_WAIT).
+PLACEMENT_POLL = 0.1
 
 
 class DeliveryFailed(Exception):
@@ -58,8 +63,7 @@ class DiscordDelivery:
     async def job_updated(
         self, job: Job, event: JobEvent, *, position: int = 0, detail: str | None = None
     ) -> None:
-        await self.bot.placements.wait(job.id)
-        fresh = await store.get_job(job.id)
+        fresh = await self._placed(job)
         if event == JobEvent.DELIVERED:
             # The outcome is recorded (and the unit settled): now the status message may say how it ended.
             link = self._result_links.pop(job.id, self._default_link(fresh))
@@ -87,8 +91,7 @@ class DiscordDelivery:
     # -- result -------------------------------------------------------------------------------------------
 
     async def deliver(self, job: Job) -> int | None:
-        await self.bot.placements.wait(job.id)
-        job = await store.get_job(job.id) or job
+        job = await self._placed(job) or job
         if job.state == JobState.FAILED and job.failure_kind == FailureKind.BALANCE:
             self._report_balance()
         refusals: list[str] = []
@@ -127,6 +130,18 @@ class DiscordDelivery:
             raise DeliveryFailed("; ".join(refusals)) from None
         self._result_links[job.id] = None
         return message_id
+
+    async def _placed(self, job: Job) -> Job | None:
+        """The job's row once its status message and thread are recorded: this process's own placements are
+        awaited in memory; another process's (shards) show only in the row, so that is watched."""
+        await self.bot.placements.wait(job.id)
+        fresh = await store.get_job(job.id)
+        if self.bot.settings.shard_count and fresh is not None:
+            until = fresh.created_at + timedelta(seconds=PLACEMENT_WAIT)
+            while not fresh.status_message_id and store.utcnow() < until:
+                await asyncio.sleep(PLACEMENT_POLL)
+                fresh = await store.get_job(job.id) or fresh
+        return fresh
 
     def _targets(self, job: Job) -> list[int]:
         targets = [job.thread_id or job.channel_id, job.channel_id]
@@ -170,7 +185,8 @@ class DiscordDelivery:
         ids = {f"luma:extend:{job.id}", f"luma:regen:{job.id}", f"luma:retry:{job.id}"}
         try:
             async for message in channel.history(limit=IDEMPOTENCY_SCAN):
-                if message.author.id != me.id or message.id == job.status_message_id:
+                # A result always has text; a status message (the same footer) never does.
+                if message.author.id != me.id or message.id == job.status_message_id or not message.content:
                     continue
                 if ids.intersection(custom_ids(message.components)):
                     return message.id

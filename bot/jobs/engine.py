@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 POSITION_UPDATES = 10
 # Earlier than any real poll time: a job whose callback arrived sorts ahead of routine polls in the next batch.
 POLL_FIRST = datetime(2000, 1, 1, tzinfo=UTC)
+# How often each loop of a process that shares its database with others looks at it unprompted (see recheck).
+SHARED_DATABASE_RECHECK = timedelta(seconds=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,10 @@ class EngineConfig:
     poll_batch: int | None = None
     # Overrides the client's own minimum gap between poll requests (tests and benchmarks scale time down).
     min_poll_interval: float | None = None
+    # With several processes on one database (shards), what another process does or leaves behind when it
+    # dies wakes none of this one's loops: each loop also looks at the database this often, so a dead
+    # process's jobs are taken over once its leases run out. None: a lone process, woken by its own events.
+    recheck: timedelta | None = None
 
 
 class CallbackOutcome(enum.Enum):
@@ -77,16 +83,19 @@ class CallbackOutcome(enum.Enum):
 
 
 class _Wakeable:
-    """An event a loop sleeps on until it is set or a deadline passes."""
+    """An event a loop sleeps on until it is set or a deadline passes (or, given `recheck`, that long)."""
 
-    def __init__(self) -> None:
+    def __init__(self, recheck: timedelta | None = None) -> None:
         self._event = asyncio.Event()
+        self._recheck = recheck.total_seconds() if recheck is not None else None
 
     def set(self) -> None:
         self._event.set()
 
     async def wait(self, until: datetime | None) -> None:
         timeout = None if until is None else max(0.0, (until - store.utcnow()).total_seconds())
+        if self._recheck is not None:
+            timeout = self._recheck if timeout is None else min(timeout, self._recheck)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._event.wait(), timeout)
         self._event.clear()
@@ -94,17 +103,20 @@ class _Wakeable:
 
 class JobEngine:
     def __init__(
-        self, client: LumaClient, quotas: QuotaBook, config: EngineConfig | None = None,
+        self,
+        client: LumaClient,
+        quotas: QuotaBook,
+        config: EngineConfig | None = None,
         port: DeliveryPort | None = None,
     ) -> None:
         self.client = client
         self.quotas = quotas
         self.config = config or EngineConfig()
         self.port = port
-        self._dispatch = _Wakeable()
-        self._poll = _Wakeable()
-        self._deliver = _Wakeable()
-        self._reap = _Wakeable()
+        self._dispatch = _Wakeable(self.config.recheck)
+        self._poll = _Wakeable(self.config.recheck)
+        self._deliver = _Wakeable(self.config.recheck)
+        self._reap = _Wakeable(self.config.recheck)
         self._tasks: list[asyncio.Task] = []
         self._inflight: set[asyncio.Task] = set()
         self._paused_until: datetime | None = None
@@ -126,9 +138,14 @@ class JobEngine:
         """Resume whatever the database holds, then run the loops."""
         await self.recover()
         loops: list[Callable[[], Awaitable[None]]] = [
-            self._dispatch_loop, self._poll_loop, self._deliver_loop, self._reap_loop,
+            self._dispatch_loop,
+            self._poll_loop,
+            self._deliver_loop,
+            self._reap_loop,
         ]
-        self._tasks = [asyncio.create_task(self._guard(loop), name=f"engine:{loop.__name__}") for loop in loops]
+        self._tasks = [
+            asyncio.create_task(self._guard(loop), name=f"engine:{loop.__name__}") for loop in loops
+        ]
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop taking new work; let requests in flight finish for `grace` seconds. Jobs stay resumable."""
@@ -154,8 +171,11 @@ class JobEngine:
         could pay twice, so they fail with their unit refunded and the requester is offered a retry."""
         for job in await store.interrupted_submissions(store.utcnow(), owner=owner):
             log.warning("job %s: interrupted while being submitted; failing it without resending", job.id)
-            await self._fail(job, FailureKind.INTERRUPTED,
-                             "The bot restarted while sending this job to the provider, so it was not sent again.")
+            await self._fail(
+                job,
+                FailureKind.INTERRUPTED,
+                "The bot restarted while sending this job to the provider, so it was not sent again.",
+            )
 
     async def _guard(self, loop: Callable[[], Awaitable[None]]) -> None:
         """A loop must never die of one bad iteration; it logs and goes on after a pause."""
@@ -176,7 +196,9 @@ class JobEngine:
             raise RuntimeError("the bot is shutting down")
         new = await build_new_job(request, provider=self.client.provider)
         job = await store.create_job(new, self.quotas, deadline=self.config.deadline)
-        log.info("job %s: accepted (%s) for user %s in guild %s", job.id, job.action, job.user_id, job.guild_id)
+        log.info(
+            "job %s: accepted (%s) for user %s in guild %s", job.id, job.action, job.user_id, job.guild_id
+        )
         self._dispatch.set()
         if self._reaper_idle:
             self._reap.set()  # a new job's deadline is never earlier than those the reaper already waits for
@@ -216,7 +238,8 @@ class JobEngine:
                 continue
             free = self.config.max_concurrent - await store.active_count()
             claimed = await store.claim_queued(
-                free, owner=self.config.instance_id, lease=self.config.submit_lease)
+                free, owner=self.config.instance_id, lease=self.config.submit_lease
+            )
             for job in claimed:
                 self._spawn(self._submit(job))
             if claimed:
@@ -230,8 +253,12 @@ class JobEngine:
             async with asyncio.timeout(budget):
                 task_id = await self._send(job)
         except TimeoutError:
-            await self._fail(job, FailureKind.INTERRUPTED, "The provider took too long to accept the request, "
-                             "so it was not sent again (it may not have been received).")
+            await self._fail(
+                job,
+                FailureKind.INTERRUPTED,
+                "The provider took too long to accept the request, "
+                "so it was not sent again (it may not have been received).",
+            )
         except ModerationRefused as exc:
             await self._fail(job, FailureKind.MODERATION, exc.message)
         except InvalidRequest as exc:
@@ -245,8 +272,12 @@ class JobEngine:
             self._pause(exc.retry_after or self.config.incident_backoff.base)
         except ProviderUnavailable as exc:
             if exc.maybe_submitted:
-                await self._fail(job, FailureKind.INTERRUPTED, "The provider did not confirm the request, so it "
-                                 "was not sent again (it may not have been received).")
+                await self._fail(
+                    job,
+                    FailureKind.INTERRUPTED,
+                    "The provider did not confirm the request, so it "
+                    "was not sent again (it may not have been received).",
+                )
             else:
                 await self._hold_up(job, FailureKind.PROVIDER, exc)
         except LumaError as exc:
@@ -265,16 +296,26 @@ class JobEngine:
         opts = job.options or {}
         callback = self.callback_url(job)
         if job.action == JobAction.EXTEND:
-            return await self.client.extend(ExtendRequest(
-                prompt=job.prompt, video_id=job.parent_video_id,
-                video_url=None if job.parent_video_id else job.parent_video_url,
-                end_image_url=opts.get("end_image_url"), callback_url=callback,
-            ))
-        return await self.client.generate(GenerateRequest(
-            prompt=job.prompt, aspect_ratio=opts.get("aspect_ratio", "16:9"), loop=bool(opts.get("loop", False)),
-            enhancement=bool(opts.get("enhancement", True)), start_image_url=opts.get("start_image_url"),
-            end_image_url=opts.get("end_image_url"), callback_url=callback,
-        ))
+            return await self.client.extend(
+                ExtendRequest(
+                    prompt=job.prompt,
+                    video_id=job.parent_video_id,
+                    video_url=None if job.parent_video_id else job.parent_video_url,
+                    end_image_url=opts.get("end_image_url"),
+                    callback_url=callback,
+                )
+            )
+        return await self.client.generate(
+            GenerateRequest(
+                prompt=job.prompt,
+                aspect_ratio=opts.get("aspect_ratio", "16:9"),
+                loop=bool(opts.get("loop", False)),
+                enhancement=bool(opts.get("enhancement", True)),
+                start_image_url=opts.get("start_image_url"),
+                end_image_url=opts.get("end_image_url"),
+                callback_url=callback,
+            )
+        )
 
     async def _hold_up(self, job: Job, kind: FailureKind, exc: LumaError) -> None:
         """The provider refuses all work for now: keep the queue, tell the requester, warn the operator once."""
@@ -283,7 +324,9 @@ class JobEngine:
         if self._incident != kind:
             self._incident = kind
             log.error("provider incident (%s): %s; holding the queue and retrying with backoff", kind, exc)
-            self._spawn(self._announce_positions(held_up=kind))  # everyone waiting is held up, not just this job
+            self._spawn(
+                self._announce_positions(held_up=kind)
+            )  # everyone waiting is held up, not just this job
         self._pause(self.config.incident_backoff.delay(self._incident_failures))
         await self._notify(job, JobEvent.HELD_UP, detail=kind.value)
 
@@ -325,7 +368,12 @@ class JobEngine:
                 # While we waited for the provider's rate limit more jobs fell due (callbacks among them):
                 # take them in this request rather than leaving them for the next one.
                 horizon = store.utcnow() + timedelta(seconds=self.config.poll.coalesce)
-                due = await store.due_for_poll(horizon, provider, self.config.poll_batch or self.client.max_batch) or due
+                due = (
+                    await store.due_for_poll(
+                        horizon, provider, self.config.poll_batch or self.client.max_batch
+                    )
+                    or due
+                )
             self._hinted.difference_update(j.id for j in due)
             try:
                 results = await self.client.get_tasks([j.task_id for j in due if j.task_id])
@@ -397,7 +445,9 @@ class JobEngine:
             if self.port is None:
                 await self._deliver.wait(None)
                 continue
-            pending = await store.pending_deliveries(store.utcnow(), limit=self.config.delivery_concurrency * 5)
+            pending = await store.pending_deliveries(
+                store.utcnow(), limit=self.config.delivery_concurrency * 5
+            )
             if not pending:
                 await self._deliver.wait(await store.next_delivery_time())
                 continue
@@ -410,15 +460,21 @@ class JobEngine:
 
     async def _deliver_one(self, job: Job) -> None:
         assert self.port is not None
-        if not await store.claim_delivery(job, store.utcnow(), self.config.delivery_lease,
-                                          owner=self.config.instance_id):
+        if not await store.claim_delivery(
+            job, store.utcnow(), self.config.delivery_lease, owner=self.config.instance_id
+        ):
             return  # another process is delivering it
         try:
             message_id = await self.port.deliver(job)
         except Exception as exc:
             delay = self.config.delivery_backoff.delay(job.delivery_attempts + 1)
-            log.warning("job %s: delivery attempt %d failed (%s); retrying in %.0fs",
-                        job.id, job.delivery_attempts + 1, exc, delay)
+            log.warning(
+                "job %s: delivery attempt %d failed (%s); retrying in %.0fs",
+                job.id,
+                job.delivery_attempts + 1,
+                exc,
+                delay,
+            )
             await store.delivery_failed(job, store.utcnow() + timedelta(seconds=delay))
             return
         if await store.mark_delivered(job, self.quotas, result_message_id=message_id):
@@ -447,7 +503,9 @@ class JobEngine:
 
     # -- shared -------------------------------------------------------------------------------------------
 
-    async def _fail(self, job: Job, kind: FailureKind, reason: str | None, *, wake_dispatch: bool = True) -> None:
+    async def _fail(
+        self, job: Job, kind: FailureKind, reason: str | None, *, wake_dispatch: bool = True
+    ) -> None:
         self._hinted.discard(job.id)
         if await store.mark_failed(job, kind, reason, self.quotas):
             log.info("job %s: failed (%s): %s", job.id, kind, reason)
@@ -455,7 +513,9 @@ class JobEngine:
             if wake_dispatch:
                 self._dispatch.set()
 
-    async def _notify(self, job: Job, event: JobEvent, *, position: int = 0, detail: str | None = None) -> None:
+    async def _notify(
+        self, job: Job, event: JobEvent, *, position: int = 0, detail: str | None = None
+    ) -> None:
         if self.port is None:
             return
         try:
@@ -477,6 +537,7 @@ def engine_config_from_settings(settings: Settings, **overrides: object) -> Engi
         "callback_base_url": settings.callback_public_url,
         "poll": PollPolicy.safety_net() if settings.callback_public_url else PollPolicy(),
         "instance_id": settings.instance_id,
+        "recheck": SHARED_DATABASE_RECHECK if settings.shard_count else None,
     }
     values.update(overrides)
     return EngineConfig(**values)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate as tortoise_migrate
 
@@ -45,8 +46,29 @@ def tortoise_config(url: str) -> dict[str, Any]:
     }
 
 
+# Any constant works: it names the lock that serialises migrations across processes sharing one PostgreSQL.
+MIGRATION_LOCK_KEY = 0x4C554D41  # "LUMA"
+
+
 async def migrate(url: str) -> None:
-    """Apply every pending migration; safe to run on every start."""
+    """Apply every pending migration; safe to run on every start, and from several processes at once."""
+    url = normalise_url(url)
+    if not url.startswith("postgres://"):
+        await _migrate(url)
+        return
+    # Shards start together: without the lock two of them create the same tables and one crashes.
+    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        try:
+            await _migrate(url)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+    finally:
+        await conn.close()
+
+
+async def _migrate(url: str) -> None:
     await tortoise_migrate(config=tortoise_config(url))
     await close_database()
 

@@ -132,3 +132,18 @@ async def test_queue_claims_are_exclusive_and_in_order(db):
     assert len(claimed) == len(set(claimed))  # no job claimed twice
     assert sorted(claimed) == [j.id for j in made][: len(claimed)]
     assert all(j.state == JobState.SUBMITTING for j in await Job.filter(id__in=claimed))
+
+
+@pytest.mark.postgres
+async def test_processes_starting_together_migrate_a_fresh_postgres_once(postgres_url, tmp_path):
+    """Shards start at the same moment: their migrations must not race on a fresh database."""
+    import sys
+
+    code = "import asyncio, sys; from bot.store.db import migrate; asyncio.run(migrate(sys.argv[1]))"
+    procs = [await asyncio.create_subprocess_exec(sys.executable, "-c", code, postgres_url,
+                                                  stderr=asyncio.subprocess.PIPE) for _ in range(3)]
+    errors = [(await p.communicate())[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    await open_database(postgres_url, run_migrations=False)
+    assert await Job.all().count() == 0
+    await close_database()

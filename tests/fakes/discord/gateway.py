@@ -2,7 +2,9 @@
 
 Implements HELLO / IDENTIFY / READY + GUILD_CREATE / heartbeats / RESUME with
 replay / RECONNECT / INVALID_SESSION, per-session sequence numbers, intent
-filtering, and transport compression: ``zlib-stream`` (one zlib context per
+filtering, sharding (a guild's events go only to the sessions of its shard,
+``(guild_id >> 22) % num_shards``; DMs and other guild-less events to shard 0),
+and transport compression: ``zlib-stream`` (one zlib context per
 connection, every message ending in a Z_SYNC_FLUSH ``00 00 ff ff``) and
 ``zstd-stream`` (one zstd stream per connection, one flushed block per message).
 
@@ -52,6 +54,21 @@ OP_REQUEST_SOUNDBOARD_SOUNDS = 31
 # Close codes after which Discord does not let the session be resumed.
 _SESSION_ENDING_CLOSES = {1000, 1001}
 _PRIVILEGED_MASK = int(sum(PRIVILEGED_INTENTS.values()))
+
+
+# Events whose payload is the guild itself (its id is ``id``, not ``guild_id``).
+_GUILD_OBJECT_EVENTS = {"GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"}
+
+
+def shard_for(guild_id: int | None, num_shards: int) -> int:
+    """The shard that receives a guild's events (Discord's formula); guild-less events (DMs) go to shard 0."""
+    return 0 if guild_id is None else (guild_id >> 22) % num_shards
+
+
+def event_guild_id(event: str, data: dict[str, Any]) -> int | None:
+    """The guild an event belongs to, as read from its payload (None: a DM or a guild-less event)."""
+    raw = data.get("id") if event in _GUILD_OBJECT_EVENTS else data.get("guild_id")
+    return int(raw) if raw is not None else None
 
 
 def _dumps(payload: dict[str, Any]) -> str:
@@ -151,9 +168,18 @@ class Session:
     resumed_from: list[int] = field(default_factory=list)
     invalid: bool = False
     presence: dict[str, Any] | None = field(default=None, repr=False)
+    # ``(shard_id, num_shards)`` from IDENTIFY; None for an unsharded session (it receives every guild).
+    shard: tuple[int, int] | None = None
 
     def has_intent(self, intent: int) -> bool:
         return bool(self.intents & intent)
+
+    def receives(self, guild_id: int | None) -> bool:
+        """Whether this session gets the events of ``guild_id`` (None: DMs and guild-less events)."""
+        if self.shard is None:
+            return True
+        shard_id, num_shards = self.shard
+        return shard_for(guild_id, num_shards) == shard_id
 
     @property
     def connected(self) -> bool:
@@ -193,7 +219,8 @@ class Gateway:
     # ------------------------------------------------------------------ fan-out
 
     def dispatch(self, event: str, data: EventData, *, intent: int | None = None) -> None:
-        """Send ``event`` to every live session that has ``intent`` (``None`` = always)."""
+        """Send ``event`` to every live session that has ``intent`` (``None`` = always) and whose shard
+        holds the event's guild (read from the payload: ``guild_id``, or ``id`` for GUILD_CREATE & co.)."""
         for session in list(self.sessions.values()):
             if session.invalid or not session.ready_seq:
                 # Sessions still inside IDENTIFY get the world as of their READY instead.
@@ -201,9 +228,13 @@ class Gateway:
             if intent is not None and not session.has_intent(intent):
                 continue
             body = data(session) if callable(data) else data
-            if body is not None:
+            if body is not None and session.receives(event_guild_id(event, body)):
                 session.dispatch(event, body)
         self.world.notifier.notify()
+
+    def sessions_for(self, guild_id: int | None) -> list[Session]:
+        """Live sessions that receive ``guild_id``'s events (None: DMs)."""
+        return [s for s in self.live_sessions if s.receives(guild_id)]
 
     @property
     def live_sessions(self) -> list[Session]:
@@ -355,10 +386,11 @@ class Gateway:
             await conn.close(4014, "Disallowed intent(s).")
             return
         shard = d.get("shard")
-        if shard is not None and list(shard) != [0, 1]:
+        if shard is not None and not self._valid_shard(shard):
             await conn.close(4010, "Invalid shard.")
             return
         session = Session(session_id=secrets.token_hex(16), intents=intents, identify=d)
+        session.shard = (shard[0], shard[1]) if shard is not None else None
         session.presence = d.get("presence")
         self.sessions[session.session_id] = session
         self._attach(session, conn)
@@ -366,7 +398,7 @@ class Gateway:
         ready = {
             "v": 10,
             "user": payloads.self_user(world.bot_user),
-            "guilds": [{"id": str(g), "unavailable": True} for g in world.guilds],
+            "guilds": [{"id": str(g), "unavailable": True} for g in world.guilds if session.receives(g)],
             "session_id": session.session_id,
             "session_type": "normal",
             "resume_gateway_url": self.resume_gateway_url,
@@ -384,10 +416,20 @@ class Gateway:
             ready["shard"] = list(shard)
         session.dispatch("READY", ready)
         for guild in world.guilds.values():
-            session.dispatch("GUILD_CREATE", world.guild_create_payload(guild, session))
+            if session.receives(guild.id):
+                session.dispatch("GUILD_CREATE", world.guild_create_payload(guild, session))
         session.ready_seq = session.seq
         # Ask for a heartbeat: its answer proves READY and every GUILD_CREATE were processed.
         conn.send({"op": OP_HEARTBEAT, "d": None, "s": None, "t": None})
+
+    def _valid_shard(self, shard: Any) -> bool:
+        """``[shard_id, num_shards]`` with num_shards as advertised by GET /gateway/bot (Discord: 4010)."""
+        if not isinstance(shard, list | tuple) or len(shard) != 2:
+            return False
+        shard_id, num_shards = shard
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in shard):
+            return False
+        return num_shards == self.world.shard_count and 0 <= shard_id < num_shards
 
     async def _resume(self, conn: GatewayConnection, d: dict[str, Any]) -> None:
         if not self._token_ok(d.get("token")):
@@ -423,7 +465,7 @@ class Gateway:
         if not session.has_intent(Intent.GUILD_MEMBERS):
             return
         guild = self.world.guilds.get(int(d.get("guild_id", 0)))
-        if guild is None:
+        if guild is None or not session.receives(guild.id):
             return
         members = list(guild.members.values())
         user_ids = d.get("user_ids")

@@ -80,6 +80,13 @@ class FakeDiscord:
     HELLO), ``ack_deadline`` (seconds to answer an interaction, Discord: 3),
     ``token_ttl`` (seconds an interaction token works, Discord: 900) and the
     ``privileged_intents`` the application has enabled in the developer portal.
+
+    Sharding: GET /gateway/bot advertises ``shard_count`` shards (and
+    ``max_concurrency``, default ``shard_count``: every shard its own IDENTIFY
+    bucket); IDENTIFY must name ``[shard_id, shard_count]``.  A guild's events go
+    only to the sessions of shard ``(guild_id >> 22) % shard_count`` (see
+    :meth:`shard_of`; ``add_guild(shard=...)`` places a guild), DMs to shard 0.
+    Sessions that IDENTIFY without ``shard`` receive everything.
     """
 
     def __init__(
@@ -92,8 +99,17 @@ class FakeDiscord:
         token_ttl: float = 900.0,
         privileged_intents: Iterable[str] = ("members", "presences", "message_content"),
         host: str = "127.0.0.1",
+        shard_count: int = 1,
+        max_concurrency: int | None = None,
     ) -> None:
-        self.world = World(token="pending", bot_username=bot_username, privileged_intents=privileged_intents)
+        if shard_count < 1:
+            raise ValueError("shard_count must be at least 1")
+        self.world = World(
+            token="pending",
+            bot_username=bot_username,
+            privileged_intents=privileged_intents,
+            shard_count=shard_count,
+        )
         self.world.token = token or _make_token(self.world.bot_user.id)
         self.gateway = Gateway(self.world, heartbeat_interval=heartbeat_interval)
         self.world.emit = self.gateway.dispatch
@@ -102,6 +118,8 @@ class FakeDiscord:
         )
         self.drivers = Drivers(self.world, self.interaction_service)
         self.rest = RestAPI(self)
+        self.max_concurrency = max_concurrency if max_concurrency is not None else shard_count
+        self._advertise_shards()
         self.host = host
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -138,6 +156,20 @@ class FakeDiscord:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    def _advertise_shards(self) -> None:
+        """GET /gateway/bot answers with this fake's shard count and identify concurrency."""
+        for route in self.rest.routes:
+            if route.method == "GET" and route.template == "/gateway/bot":
+                base = route.handler
+
+                async def gateway_bot(req: Any, _base: Any = base) -> Any:
+                    body = await _base(req)
+                    body["shards"] = self.shard_count
+                    body["session_start_limit"]["max_concurrency"] = self.max_concurrency
+                    return body
+
+                route.handler = gateway_bot
+
     async def _root(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self.gateway.handle(request)
@@ -169,6 +201,14 @@ class FakeDiscord:
     @property
     def token(self) -> str:
         return self.world.token
+
+    @property
+    def shard_count(self) -> int:
+        return self.world.shard_count
+
+    def shard_of(self, guild: GuildLike) -> int:
+        """The shard whose sessions receive ``guild``'s events: ``(guild_id >> 22) % shard_count``."""
+        return self.world.shard_of(guild)
 
     @property
     def bot_user(self) -> User:
@@ -287,8 +327,12 @@ class FakeDiscord:
         everyone_permissions: int = DEFAULT_EVERYONE_PERMISSIONS,
         locale: str = "en-US",
         features: Iterable[str] = (),
+        shard: int | None = None,
     ) -> Guild:
-        """A guild the bot is in: @everyone role (id = guild id), the bot's managed role, the bot and an owner member."""
+        """A guild the bot is in: @everyone role (id = guild id), the bot's managed role, the bot and an owner member.
+
+        ``shard`` picks its id so that it belongs to that shard (of :attr:`shard_count`).
+        """
         return self.world.add_guild(
             name,
             owner=owner,
@@ -296,6 +340,7 @@ class FakeDiscord:
             everyone_permissions=everyone_permissions,
             locale=locale,
             features=features,
+            shard=shard,
         )
 
     def add_channel(
@@ -407,8 +452,13 @@ class FakeDiscord:
     ) -> Injection:
         """Handle the next ``times`` matching requests for real, then await ``hook()`` before answering: the
         way to stop a bot between Discord doing something and the bot hearing that it was done."""
-        injection = Injection(method=method.upper() if method != "*" else "*", path_regex=path_regex, status=0,
-                              times=times, after_handled=hook)
+        injection = Injection(
+            method=method.upper() if method != "*" else "*",
+            path_regex=path_regex,
+            status=0,
+            times=times,
+            after_handled=hook,
+        )
         self.rest.injections.append(injection)
         return injection
 
@@ -492,13 +542,27 @@ class FakeDiscord:
     def connections(self) -> list[GatewayConnection]:
         return list(self.gateway.connections)
 
-    async def wait_until_ready(self, timeout: float = 10.0) -> Session:  # noqa: ASYNC109
-        """Until a bot has IDENTIFYed and processed READY plus every GUILD_CREATE."""
-        return await self.wait_for(
-            lambda: next((s for s in self.gateway.live_sessions if s.ready and s.connected), None),
-            timeout,
-            "a gateway session to become ready",
-        )
+    async def wait_until_ready(self, timeout: float = 10.0, *, shard: int | None = None) -> Session:  # noqa: ASYNC109
+        """Until a bot has IDENTIFYed and processed READY plus every GUILD_CREATE (on ``shard``, if given:
+        a session that IDENTIFYed as that shard)."""
+
+        def ready() -> Session | None:
+            for s in self.gateway.live_sessions:
+                if (
+                    s.ready
+                    and s.connected
+                    and (shard is None or (s.shard is not None and s.shard[0] == shard))
+                ):
+                    return s
+            return None
+
+        what = "a gateway session to become ready" + (f" on shard {shard}" if shard is not None else "")
+        return await self.wait_for(ready, timeout, what)
+
+    def sessions_for(self, guild: GuildLike | None) -> list[Session]:
+        """Live sessions that receive ``guild``'s events (``None``: DMs)."""
+        gid = None if guild is None else (guild.id if isinstance(guild, Guild) else int(guild))
+        return self.gateway.sessions_for(gid)
 
     async def sync(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Barrier: returns once every connected bot has processed all gateway events sent so far.

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import payloads
+from .gateway import shard_for
 from .models import (
     ALL_PERMISSIONS,
     DEFAULT_BOT_PERMISSIONS,
@@ -100,9 +101,13 @@ class Notifier:
 class World:
     """All state of the fake Discord: who exists, what was said, what was registered."""
 
-    def __init__(self, *, token: str, bot_username: str, privileged_intents: Iterable[str]) -> None:
+    def __init__(
+        self, *, token: str, bot_username: str, privileged_intents: Iterable[str], shard_count: int = 1
+    ) -> None:
         self.ids = SnowflakeGenerator()
         self.token = token
+        # How many shards GET /gateway/bot advertises; a guild's events go to shard (id >> 22) % shard_count.
+        self.shard_count = shard_count
         self.bot_user = User(id=self.ids.next(), username=bot_username, bot=True)
         # Modern applications share their id with their bot user.
         self.application_id = self.bot_user.id
@@ -137,6 +142,10 @@ class World:
             if self.privileged_intents & intent:
                 flags |= flag
         return flags
+
+    def shard_of(self, guild: GuildLike) -> int:
+        """The shard whose sessions receive this guild's events."""
+        return shard_for(guild.id if isinstance(guild, Guild) else int(guild), self.shard_count)
 
     def guild(self, ref: GuildLike) -> Guild:
         gid = ref.id if isinstance(ref, Guild) else int(ref)
@@ -191,8 +200,9 @@ class World:
         everyone_permissions: int = DEFAULT_EVERYONE_PERMISSIONS,
         locale: str = "en-US",
         features: Iterable[str] = (),
+        shard: int | None = None,
     ) -> Guild:
-        gid = self.ids.next()
+        gid = self._guild_id(shard)
         owner_user = (
             self.user(owner)
             if owner is not None
@@ -221,6 +231,16 @@ class World:
         self.emit("GUILD_CREATE", lambda s: self.guild_create_payload(guild, s), intent=None)
         self.notifier.notify()
         return guild
+
+    def _guild_id(self, shard: int | None) -> int:
+        """A fresh snowflake, on ``shard`` if given: ids carry the time in milliseconds above bit 22, so
+        the next id on a shard is at most ``shard_count - 1`` milliseconds away."""
+        if shard is not None and not 0 <= shard < self.shard_count:
+            raise ValueError(f"shard {shard} is not below the shard count {self.shard_count}")
+        gid = self.ids.next()
+        while shard is not None and shard_for(gid, self.shard_count) != shard:
+            gid = self.ids.next()
+        return gid
 
     def guild_create_payload(self, guild: Guild, session: Session) -> dict[str, Any]:
         return payloads.guild_create(self, guild, all_members=session.has_intent(Intent.GUILD_MEMBERS))
