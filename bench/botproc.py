@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import os
-import signal
 import sys
 
-from bot.app import App
+from bot.app import run
 from bot.jobs.engine import EngineConfig, engine_config_from_settings
 from bot.jobs.policy import PollPolicy
 from bot.logging_setup import configure_logging
@@ -53,15 +51,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def _run(settings: Settings, config: EngineConfig) -> int:
-    app = App(settings, engine_config=config)
-    loop = asyncio.get_running_loop()
-    stopping: list[asyncio.Task] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, lambda: stopping.append(asyncio.ensure_future(app.stop())))
-    code = await app.run()
-    await asyncio.gather(*stopping, return_exceptions=True)
-    return code
+    return await run(settings, engine_config=config)  # the product's own run: signals, shutdown and all
 
 
 def main(argv: list[str] | None = None) -> int:

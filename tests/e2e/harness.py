@@ -218,6 +218,15 @@ class BotHarness:
         )
         return await self.accepted(record, channel)
 
+    def result_posts(self, job_id: int) -> list[Message]:
+        """Every live result (or failure) post of job `job_id`: exactly-once checks count these."""
+        footer = f"Job #{job_id}"
+        return [
+            m for m in self.fake.world.messages.values()
+            if not m.deleted and m.author.id == self.fake.bot_user.id and not m.ephemeral and m.content
+            and any((e.get("footer") or {}).get("text") == footer for e in m.embeds)
+        ]
+
     async def result(self, run: Run | int, *, channel: int | None = None) -> Message:
         """The result (or failure) message of a job, posted with the bot token in its thread."""
         job_id = run if isinstance(run, int) else run.job_id

@@ -7,15 +7,6 @@ from bot.store.models import JobState
 from tests.e2e.harness import WAIT, BotHarness
 
 
-def result_posts(bot: BotHarness, job_id: int) -> list:
-    footer = f"Job #{job_id}"
-    return [
-        m for m in bot.fake.world.messages.values()
-        if not m.deleted and m.author.id == bot.fake.bot_user.id and m.content
-        and any((e.get("footer") or {}).get("text") == footer for e in m.embeds)
-    ]
-
-
 async def test_rate_limited_result_post_is_retried_and_delivered_once(bot: BotHarness) -> None:
     run = await bot.generate(bot.scene.alice, "a hummingbird in slow motion")
     limited = bot.fake.inject_rest_error("POST", rf"/channels/{run.thread_id}/messages", 429, times=2,
@@ -23,7 +14,7 @@ async def test_rate_limited_result_post_is_retried_and_delivered_once(bot: BotHa
     await bot.result(run)
     job = await bot.delivered(run.job_id)
     assert limited.hits == 2
-    assert job.state == JobState.COMPLETED and len(result_posts(bot, run.job_id)) == 1
+    assert job.state == JobState.COMPLETED and len(bot.result_posts(run.job_id)) == 1
 
 
 async def test_server_errors_on_the_result_post_are_retried_until_it_lands(bot: BotHarness) -> None:
@@ -32,7 +23,7 @@ async def test_server_errors_on_the_result_post_are_retried_until_it_lands(bot: 
     await bot.result(run)
     await bot.delivered(run.job_id)
     assert broken.hits == 3
-    assert len(result_posts(bot, run.job_id)) == 1
+    assert len(bot.result_posts(run.job_id)) == 1
     status = await bot.quota(bot.scene.alice)
     assert (status.used, status.held) == (1, 0)
 
@@ -51,7 +42,7 @@ async def test_a_gateway_drop_mid_job_loses_nothing(bot: BotHarness) -> None:
     await bot.provider.wait_for_requests(2, "create")
     bot.provider.finish(list(bot.provider.tasks)[1])
     await bot.result(again)
-    assert len(result_posts(bot, run.job_id)) == 1
+    assert len(bot.result_posts(run.job_id)) == 1
 
 
 async def test_a_deleted_status_message_does_not_stop_the_result(bot: BotHarness) -> None:
@@ -73,4 +64,4 @@ async def test_a_deleted_status_message_does_not_stop_the_result(bot: BotHarness
         WAIT, "the final status edit")
     job = await bot.job(run.job_id)
     assert job.state == JobState.COMPLETED and job.delivered_at is not None
-    assert len(result_posts(bot, run.job_id)) == 1
+    assert len(bot.result_posts(run.job_id)) == 1

@@ -9,16 +9,6 @@ from bot.store.models import FailureKind, JobState, LedgerState, QuotaEntry
 from tests.e2e.harness import WAIT
 
 
-def results_for(proc, job_id: int) -> list:
-    """Every message of the bot that carries job `job_id`'s result (its footer names the job)."""
-    footer = f"Job #{job_id}"
-    return [
-        m for m in proc.fake.world.messages.values()
-        if not m.deleted and m.author.id == proc.fake.bot_user.id and m.content
-        and any((e.get("footer") or {}).get("text") == footer for e in m.embeds)
-    ]
-
-
 async def ledger(job_id: int) -> list[QuotaEntry]:
     return await QuotaEntry.filter(job_id=job_id)
 
@@ -43,7 +33,7 @@ async def test_killed_while_one_job_runs_and_another_waits(proc):
     for run in (first, second):
         await proc.result(run)
         await proc.delivered(run.job_id)
-        assert len(results_for(proc, run.job_id)) == 1
+        assert len(proc.result_posts(run.job_id)) == 1
         await settled_once(proc, run.job_id, LedgerState.CHARGED)
     assert [b["prompt"] for b in proc.creates()] == ["first light", "second wind"]
     status = await proc.quota(proc.scene.alice)
@@ -66,7 +56,7 @@ async def test_killed_while_the_create_request_is_in_flight(proc):
     assert any("retry" in b.get("custom_id", "") for b in failure.buttons())
     assert proc.provider.count("create") == 1  # never sent twice
     await settled_once(proc, run.job_id, LedgerState.REFUNDED)
-    assert len(results_for(proc, run.job_id)) == 1
+    assert len(proc.result_posts(run.job_id)) == 1
 
 
 async def test_killed_after_the_provider_finished_before_the_post(proc):
@@ -84,7 +74,7 @@ async def test_killed_after_the_provider_finished_before_the_post(proc):
     await proc.start()
     await proc.result(run)
     await proc.delivered(run.job_id)
-    assert len(results_for(proc, run.job_id)) == 1
+    assert len(proc.result_posts(run.job_id)) == 1
     await settled_once(proc, run.job_id, LedgerState.CHARGED)
 
 
@@ -101,12 +91,12 @@ async def test_killed_after_the_post_before_recording_it(proc):
     proc.fake.on_handled("POST", rf"/channels/{run.thread_id}/messages", kill_before_answer)
     proc.provider.finish(next(iter(proc.provider.tasks)))
     await asyncio.wait_for(killed.wait(), WAIT)
-    assert len(results_for(proc, run.job_id)) == 1
+    assert len(proc.result_posts(run.job_id)) == 1
     assert (await proc.job(run.job_id)).delivered_at is None
 
     await proc.start()
     await proc.delivered(run.job_id)
-    assert len(results_for(proc, run.job_id)) == 1  # found, not posted again
+    assert len(proc.result_posts(run.job_id)) == 1  # found, not posted again
     await settled_once(proc, run.job_id, LedgerState.CHARGED)
 
 
