@@ -20,16 +20,19 @@ RETRY_ID = "luma:retry:{job_id}"
 JOB_BUTTON = re.compile(r"luma:(?:extend|regen|retry):([0-9]{1,20})")
 
 
-class ExtendButton(
-    discord.ui.DynamicItem[discord.ui.Button], template=r"luma:extend:(?P<job_id>[0-9]{1,20})"
-):
+class _JobButton:
+    """What the job buttons share: a button whose custom_id carries the job id, rebuilt from that id after
+    a restart. Each concrete class adds the DynamicItem template and its callback."""
+
+    ID: str
+    LABEL: str
+    STYLE: discord.ButtonStyle
+    EMOJI: str
+
     def __init__(self, job_id: int) -> None:
-        super().__init__(
+        super().__init__(  # type: ignore[call-arg]
             discord.ui.Button(
-                label=texts.BUTTON_EXTEND,
-                style=discord.ButtonStyle.primary,
-                emoji="➕",
-                custom_id=EXTEND_ID.format(job_id=job_id),
+                label=self.LABEL, style=self.STYLE, emoji=self.EMOJI, custom_id=self.ID.format(job_id=job_id)
             )
         )
         self.job_id = job_id
@@ -37,8 +40,14 @@ class ExtendButton(
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
-    ) -> ExtendButton:
+    ) -> Any:
         return cls(int(match["job_id"]))
+
+
+class ExtendButton(
+    _JobButton, discord.ui.DynamicItem[discord.ui.Button], template=r"luma:extend:(?P<job_id>[0-9]{1,20})"
+):
+    ID, LABEL, STYLE, EMOJI = EXTEND_ID, texts.BUTTON_EXTEND, discord.ButtonStyle.primary, "➕"
 
     async def callback(self, interaction: discord.Interaction) -> None:
         # A modal must be the first answer, within 3 seconds: no database work before it.
@@ -48,46 +57,18 @@ class ExtendButton(
 
 
 class RegenerateButton(
-    discord.ui.DynamicItem[discord.ui.Button], template=r"luma:regen:(?P<job_id>[0-9]{1,20})"
+    _JobButton, discord.ui.DynamicItem[discord.ui.Button], template=r"luma:regen:(?P<job_id>[0-9]{1,20})"
 ):
-    def __init__(self, job_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=texts.BUTTON_REGENERATE,
-                style=discord.ButtonStyle.secondary,
-                emoji="🔁",
-                custom_id=REGENERATE_ID.format(job_id=job_id),
-            )
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
-    ) -> RegenerateButton:
-        return cls(int(match["job_id"]))
+    ID, LABEL, STYLE, EMOJI = REGENERATE_ID, texts.BUTTON_REGENERATE, discord.ButtonStyle.secondary, "🔁"
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await guarded(interaction, flow.regenerate(interaction, self.job_id), job_id=self.job_id)
 
 
-class RetryButton(discord.ui.DynamicItem[discord.ui.Button], template=r"luma:retry:(?P<job_id>[0-9]{1,20})"):
-    def __init__(self, job_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=texts.BUTTON_RETRY,
-                style=discord.ButtonStyle.secondary,
-                emoji="🔁",
-                custom_id=RETRY_ID.format(job_id=job_id),
-            )
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
-    ) -> RetryButton:
-        return cls(int(match["job_id"]))
+class RetryButton(
+    _JobButton, discord.ui.DynamicItem[discord.ui.Button], template=r"luma:retry:(?P<job_id>[0-9]{1,20})"
+):
+    ID, LABEL, STYLE, EMOJI = RETRY_ID, texts.BUTTON_RETRY, discord.ButtonStyle.secondary, "🔁"
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await guarded(interaction, flow.regenerate(interaction, self.job_id, retry=True), job_id=self.job_id)

@@ -27,6 +27,7 @@ from bot.luma.http import (
     error_message,
     looks_like_moderation,
     unique_chunks,
+    wanted_results,
 )
 from bot.luma.types import ExtendRequest, GenerateRequest, TaskResult, TaskState
 
@@ -247,16 +248,7 @@ class AceDataCloudClient(JsonProviderClient):
             if not isinstance(items, list):
                 err = _error_in_body(body)
                 raise err or ProviderUnavailable(f"{PROVIDER}: batch answer has no items list")
-            wanted = set(chunk)
-            for item in items:
-                try:
-                    result = parse_task_record(item)
-                except ProviderUnavailable as exc:
-                    # One unreadable record must not hide the others; its job simply sees no news this round.
-                    log.warning("%s: skipping unreadable task record in batch: %s", PROVIDER, exc)
-                    continue
-                if result.task_id in wanted:
-                    results[result.task_id] = result
+            results.update(wanted_results(items, parse_task_record, chunk, PROVIDER))
         return results
 
 

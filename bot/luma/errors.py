@@ -8,8 +8,9 @@ class LumaError(Exception):
 
     retryable = False
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
-                 trace_id: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, code: str | None = None, trace_id: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status

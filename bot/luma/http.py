@@ -8,7 +8,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 
 from bot.luma.errors import InvalidRequest, LumaError, ProviderUnavailable, RateLimited
+from bot.luma.types import TaskResult
 
 log = logging.getLogger(__name__)
 
@@ -317,6 +318,24 @@ def unique_chunks(ids: Sequence[str], size: int) -> list[list[str]]:
     """`ids` without duplicates (first occurrence kept), cut into lists of at most `size`."""
     seen = list(dict.fromkeys(i for i in ids if i))
     return [seen[i : i + size] for i in range(0, len(seen), max(size, 1))]
+
+
+def wanted_results(
+    items: Iterable[Any], parse: Callable[[Any], TaskResult], wanted: Iterable[str], provider: str
+) -> dict[str, TaskResult]:
+    """The parsed records of a batch answer whose task ids were asked for. One unreadable record must not
+    hide the others: it is logged and skipped, and its job simply sees no news this round."""
+    asked = set(wanted)
+    results: dict[str, TaskResult] = {}
+    for item in items:
+        try:
+            result = parse(item)
+        except ProviderUnavailable as exc:
+            log.warning("%s: skipping an unreadable task record in a batch answer: %s", provider, exc)
+            continue
+        if result.task_id in asked:
+            results[result.task_id] = result
+    return results
 
 
 def as_int(value: Any) -> int | None:

@@ -26,6 +26,7 @@ from bot.luma.http import (
     error_message,
     looks_like_moderation,
     unique_chunks,
+    wanted_results,
 )
 from bot.luma.types import ExtendRequest, GenerateRequest, TaskResult, TaskState
 
@@ -212,17 +213,7 @@ class UmamiClient(JsonProviderClient):
         body = await self._http.request("GET", "/luma-ai/generation", params=params)
         if not isinstance(body, list | Mapping):
             raise ProviderUnavailable(f"{PROVIDER}: generation list answer is not a list")
-        wanted = set(ids)
-        results: dict[str, TaskResult] = {}
-        for item in _generations(body):
-            try:
-                result = parse_generation(item)
-            except ProviderUnavailable as exc:
-                log.warning("%s: skipping unreadable generation in list: %s", PROVIDER, exc)
-                continue
-            if result.task_id in wanted:
-                results[result.task_id] = result
-        return results
+        return wanted_results(_generations(body), parse_generation, ids, PROVIDER)
 
 
 def _put(body: dict[str, Any], key: str, value: Any) -> None:
