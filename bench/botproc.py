@@ -39,7 +39,7 @@ def engine_config(settings: Settings, *, scale: float, strategy: str) -> EngineC
             config, poll=poll, poll_batch=1, min_poll_interval=0.0, callback_base_url=None
         )
     policy = PollPolicy.safety_net() if callbacks else PollPolicy()
-    # AceDataCloud's own minimum gap between poll requests is 1 s (bot.luma.acedatacloud).
+    # AceDataCloud's own minimum gap between poll requests is 1 s (bot.luma.providers.acedatacloud).
     return dataclasses.replace(config, poll=policy.scaled(scale), min_poll_interval=1.0 * scale)
 
 

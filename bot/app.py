@@ -24,7 +24,7 @@ from bot.discord_ui.permissions import invite_url
 from bot.discord_ui.sync import SyncState, state_dir_for, sync_commands
 from bot.jobs.callbacks import database_healthy, start_callback_server
 from bot.jobs.engine import EngineConfig, JobEngine, engine_config_from_settings
-from bot.luma.factory import make_client
+from bot.luma.providers import make_client
 from bot.settings import Settings
 from bot.store.db import close_database, open_database
 from bot.store.models import QuotaPeriod

@@ -10,7 +10,7 @@ import pytest
 
 from bot.jobs import EngineConfig, JobEngine, JobEvent, JobRequest, PollPolicy
 from bot.jobs.callbacks import MAX_CALLBACK_BYTES, start_callback_server
-from bot.luma.factory import make_client
+from bot.luma.providers import make_client
 from bot.luma.http import RetryPolicy
 from bot.store.models import Job, JobState, QuotaPeriod
 from bot.store.quotas import QuotaBook, QuotaDefaults

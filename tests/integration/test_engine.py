@@ -12,7 +12,7 @@ import pytest
 
 from bot.jobs import EngineConfig, JobEngine, JobEvent, JobRequest, PollPolicy
 from bot.jobs.policy import Backoff
-from bot.luma.factory import make_client
+from bot.luma.providers import make_client
 from bot.luma.http import RetryPolicy
 from bot.luma.validation import InvalidInput
 from bot.store.models import FailureKind, Job, JobAction, JobState, QuotaEntry, QuotaPeriod

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.luma.acedatacloud import AceDataCloudClient
+from bot.luma.providers.acedatacloud import AceDataCloudClient
 from bot.luma.base import LumaClient
 from bot.luma.errors import (
     AuthenticationFailed,
@@ -25,10 +25,10 @@ from bot.luma.errors import (
     RateLimited,
     TaskNotFound,
 )
-from bot.luma.factory import DEFAULT_BASE_URLS, PROVIDERS, make_client
+from bot.luma.providers import DEFAULT_BASE_URLS, PROVIDERS, make_client
 from bot.luma.http import RetryPolicy
 from bot.luma.types import ExtendRequest, GenerateRequest, TaskState
-from bot.luma.umami import UmamiClient
+from bot.luma.providers.umami import UmamiClient
 
 # tests/integration has no __init__.py, so pytest puts only this directory on sys.path at import time; the
 # repository root is needed for `tests.fakes`. Harmless once the tree gets package markers or `pythonpath`.

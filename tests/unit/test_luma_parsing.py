@@ -7,7 +7,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from bot.luma import acedatacloud, umami
+from bot.luma.providers import acedatacloud, umami
 from bot.luma.errors import (
     AuthenticationFailed,
     BalanceExhausted,

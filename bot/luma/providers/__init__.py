@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from bot.luma import acedatacloud, umami
+from bot.luma.providers import acedatacloud, umami
 from bot.luma.base import LumaClient
 from bot.luma.http import RetryPolicy
 
