@@ -5,13 +5,18 @@ The variable names are a contract with server admins and with the tests: see `.e
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-Provider = Literal["acedatacloud", "umami"]
+from bot.luma.capabilities import spec_for
+from bot.luma.options import OptionDefaults, check_defaults
+from bot.luma.validation import InvalidInput
+
+Provider = Literal["acedatacloud", "umami", "luma", "dream-machine"]
 Period = Literal["day", "week", "month"]
 
 DEFAULT_DISCORD_API = "https://discord.com/api/v10"
@@ -46,6 +51,14 @@ class Settings(BaseSettings):
     luma_api_token: SecretStr
     # AceDataCloud runs 5 Luma tasks per token at once; more are refused with 429.
     luma_max_concurrent: int = Field(default=5, ge=1, le=10_000)
+    # What members get when they choose nothing (empty: the provider's own default); checked at start against
+    # what the provider offers.
+    luma_default_model: str | None = None
+    luma_default_resolution: str | None = None
+    luma_default_duration: str | None = None
+    # Keys the opaque member id sent to Luma's Agents API (`user_id`); empty: derived from LUMA_API_TOKEN, so
+    # set it to keep members' ids stable across a change of key.
+    luma_user_id_secret: SecretStr | None = None
 
     database_url: str = "sqlite://data/luma-bot.sqlite3"
 
@@ -116,6 +129,29 @@ class Settings(BaseSettings):
         if self.shard_count and any(not 0 <= s < self.shard_count for s in self.shard_ids):
             raise ValueError("SHARD_IDS must be between 0 and SHARD_COUNT - 1")
         return self
+
+    @model_validator(mode="after")
+    def _provider_defaults(self) -> Settings:
+        try:
+            check_defaults(spec_for(self.luma_provider), self.option_defaults)
+        except InvalidInput as exc:
+            raise ValueError(f"LUMA_DEFAULT_*: {exc}") from None
+        return self
+
+    @property
+    def option_defaults(self) -> OptionDefaults:
+        return OptionDefaults(
+            model=self.luma_default_model,
+            resolution=self.luma_default_resolution,
+            duration=self.luma_default_duration,
+        )
+
+    @property
+    def user_id_secret(self) -> bytes:
+        """The key of the opaque member ids sent to the provider."""
+        if self.luma_user_id_secret is not None and self.luma_user_id_secret.get_secret_value():
+            return self.luma_user_id_secret.get_secret_value().encode()
+        return hashlib.sha256(b"luma-bot member ids:" + self.luma_api_token.get_secret_value().encode()).digest()
 
     @model_validator(mode="after")
     def _sqlite_dir(self) -> Settings:

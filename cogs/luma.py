@@ -12,7 +12,9 @@ from discord.ext import commands
 from bot.discord_ui import flow, modals, texts
 from bot.discord_ui.attachments import frame_url
 from bot.discord_ui.buttons import job_id_of
+from bot.discord_ui.choices import offer_provider_options
 from bot.discord_ui.embeds import show_prompt
+from bot.luma.capabilities import spec_for
 from bot.luma.types import ASPECT_RATIOS, DEFAULT_ASPECT_RATIO
 from bot.luma.validation import InvalidInput
 from bot.store import jobs as store
@@ -55,6 +57,7 @@ class LumaCog(commands.GroupCog, group_name="luma", group_description=texts.LUMA
         self.extend_menu = app_commands.ContextMenu(name=texts.EXTEND_MENU, callback=self.extend_video_menu)
         app_commands.guild_only()(self.extend_menu)
         super().__init__()
+        offer_provider_options(self.generate, spec_for(bot.settings.luma_provider), bot.settings.option_defaults)
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.extend_menu)
@@ -72,6 +75,9 @@ class LumaCog(commands.GroupCog, group_name="luma", group_description=texts.LUMA
         end_image=texts.OPT_END_IMAGE,
         start_image_url=texts.OPT_START_IMAGE_URL,
         end_image_url=texts.OPT_END_IMAGE_URL,
+        resolution=texts.OPT_RESOLUTION,
+        duration=texts.OPT_DURATION,
+        model=texts.OPT_MODEL,
     )
     @app_commands.choices(aspect_ratio=ASPECT_CHOICES)
     async def generate(
@@ -85,6 +91,9 @@ class LumaCog(commands.GroupCog, group_name="luma", group_description=texts.LUMA
         end_image: discord.Attachment | None = None,
         start_image_url: str | None = None,
         end_image_url: str | None = None,
+        resolution: str | None = None,
+        duration: str | None = None,
+        model: str | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         request = flow.base_request(
@@ -93,6 +102,9 @@ class LumaCog(commands.GroupCog, group_name="luma", group_description=texts.LUMA
             aspect_ratio=aspect_ratio,
             loop=loop,
             enhancement=enhancement,
+            resolution=resolution,
+            duration=duration,
+            model=model,
             start_image_url=frame_url(start_image, start_image_url, "start frame"),
             end_image_url=frame_url(end_image, end_image_url, "end frame"),
         )

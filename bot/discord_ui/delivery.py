@@ -157,7 +157,7 @@ class DiscordDelivery:
             content = texts.result_message(mention, job.video_url)
             embed, view = result_embed(job), result_view(job)
         else:
-            content = texts.failure_message(mention, job.failure_kind)
+            content = texts.failure_message(mention, job.failure_kind, job.failure_reason)
             embed = failure_embed(job)
             view = retry_view(job) if can_retry(job.failure_kind) else None
         if prefix:

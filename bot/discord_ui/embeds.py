@@ -12,6 +12,8 @@ import unicodedata
 import discord
 
 from bot.discord_ui import texts
+from bot.luma.capabilities import SPECS
+from bot.luma.options import VideoOptions
 from bot.store.models import FailureKind, Job, JobAction, JobState
 
 # Embed descriptions hold 4096 characters and prompts up to 5000: the full prompt is in the job record.
@@ -43,17 +45,27 @@ def thread_name(prompt: str) -> str:
 
 
 def options_text(job: Job) -> str:
-    opts = job.options or {}
+    """The options the video was (or will be) made with, as stored once checked: model, resolution and
+    duration are the values used, defaults included."""
+    opts = VideoOptions.from_json(job.options)
     if job.action == JobAction.EXTEND:
         return texts.extend_options_line(
-            parent_job_id=job.parent_id, video=job.parent_video_id, end=bool(opts.get("end_image_url"))
+            parent_job_id=job.parent_id,
+            video=job.parent_video_id,
+            end=bool(opts.end_image_url),
+            model=opts.model,
+            resolution=opts.resolution,
         )
+    has_enhancement = job.provider in SPECS and SPECS[job.provider].enhancement
     return texts.options_line(
-        aspect_ratio=opts.get("aspect_ratio", "16:9"),
-        loop=bool(opts.get("loop", False)),
-        enhancement=bool(opts.get("enhancement", True)),
-        start=bool(opts.get("start_image_url")),
-        end=bool(opts.get("end_image_url")),
+        aspect_ratio=opts.aspect_ratio,
+        loop=opts.loop,
+        enhancement=opts.enhancement if has_enhancement else None,
+        start=bool(opts.start_image_url),
+        end=bool(opts.end_image_url),
+        model=opts.model,
+        resolution=opts.resolution,
+        duration=opts.duration,
     )
 
 
@@ -64,7 +76,7 @@ def status_line(
     if state == JobState.COMPLETED:
         return texts.status_done(job.finished_at, result_link)
     if state == JobState.FAILED:
-        return texts.status_failed(job.failure_kind)
+        return texts.status_failed(job.failure_kind, job.failure_reason)
     if held_up:
         return texts.status_held_up(held_up)
     if state == JobState.QUEUED:
@@ -103,7 +115,9 @@ def result_embed(job: Job) -> discord.Embed:
         embed.url = job.video_url
     if job.thumbnail_url:
         embed.set_thumbnail(url=job.thumbnail_url)
-    embed.add_field(name=texts.FIELD_SIZE, value=texts.size(job.video_width, job.video_height), inline=True)
+    embed.add_field(name=texts.FIELD_OPTIONS, value=options_text(job), inline=False)
+    if job.video_width and job.video_height:  # the Agents API reports no size: the options say it
+        embed.add_field(name=texts.FIELD_SIZE, value=texts.size(job.video_width, job.video_height), inline=True)
     embed.add_field(name=texts.FIELD_IDS, value=texts.ids(job.id, job.video_id), inline=True)
     if job.parent_id:
         embed.add_field(name=texts.FIELD_EXTENDS, value=f"job #{job.parent_id}", inline=True)

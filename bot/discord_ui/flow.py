@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from bot.discord_ui.embeds import status_embed, thread_name
 from bot.discord_ui.errors import CannotPost
 from bot.discord_ui.permissions import missing_to_post
 from bot.jobs.requests import JobRequest
+from bot.luma.options import VideoOptions
 from bot.luma.validation import InvalidInput
 from bot.store import jobs as store
 from bot.store.models import Job, JobAction
@@ -39,6 +41,22 @@ MESSAGE_LINK = re.compile(
 # How long a delivery or status update waits for the job's status message and thread to be posted: they
 # normally take well under a second; past this the result goes to the request's channel.
 PLACEMENT_WAIT = 15.0
+
+
+# Any link into Discord's web app or CDN: never a video a provider could extend.
+DISCORD_LINK = re.compile(
+    r"https?://(?:[\w-]+\.)*(?:discord(?:app)?\.com|discord\.gg|discordapp\.net)(?:[/:?#]|$)", re.IGNORECASE
+)
+# Discord's epoch (2015-01-01) in Unix milliseconds; a snowflake's top 42 bits count from it.
+DISCORD_EPOCH_MS = 1420070400000
+
+
+def is_snowflake(value: int, *, now: float | None = None) -> bool:
+    """A real Discord id: a positive 63-bit number whose timestamp lies between Discord's epoch and now."""
+    if not 0 < value < 2**63:
+        return False
+    created_ms = (value >> 22) + DISCORD_EPOCH_MS
+    return created_ms <= ((now if now is not None else time.time()) + 3600) * 1000
 
 
 def message_link(guild_id: int | None, channel_id: int, message_id: int) -> str:
@@ -201,24 +219,29 @@ async def submit_from_interaction(interaction: discord.Interaction, request: Job
 
 async def resolve_extend_target(guild_id: int, text: str) -> tuple[int | None, str | None]:
     """(parent job id, raw target) for `/luma extend video:`: a link to one of our messages names its job;
-    anything else (an id, a video link) goes to the engine, which checks it."""
+    anything else (an id, a video link) goes to the engine, which checks it. A Discord link is never sent to
+    a provider as if it were a video."""
     link = parse_message_link(text)
     if link is None:
+        if DISCORD_LINK.match(text.strip()):
+            raise InvalidInput(texts.NOT_A_MESSAGE_LINK)
         return None, text
-    _, _, message_id = link
+    guild, channel, message_id = link
+    if not all(is_snowflake(i) for i in (channel, message_id)) or (guild is not None and not is_snowflake(guild)):
+        raise InvalidInput(texts.NOT_A_MESSAGE_LINK)
     job = await store.find_by_message(message_id)
-    if job is None or job.guild_id != guild_id:
+    if job is None or job.guild_id != guild_id or (guild is not None and guild != guild_id):
         raise InvalidInput(texts.NOT_A_RESULT_HERE)
     return job.id, None
 
 
 def same_request(job: Job, interaction: discord.Interaction) -> JobRequest:
     """The request that made `job`, again, as the pressing member's own."""
-    opts = job.options or {}
+    opts = VideoOptions.from_json(job.options)
     if job.action == JobAction.EXTEND:
         fields: dict[str, Any] = {
             "action": JobAction.EXTEND,
-            "end_image_url": opts.get("end_image_url"),
+            "end_image_url": opts.end_image_url,
         }
         if job.parent_id:
             fields["parent_job_id"] = job.parent_id
@@ -228,11 +251,15 @@ def same_request(job: Job, interaction: discord.Interaction) -> JobRequest:
     return base_request(
         interaction,
         job.prompt,
-        aspect_ratio=opts.get("aspect_ratio", "16:9"),
-        loop=bool(opts.get("loop", False)),
-        enhancement=bool(opts.get("enhancement", True)),
-        start_image_url=opts.get("start_image_url"),
-        end_image_url=opts.get("end_image_url"),
+        aspect_ratio=opts.aspect_ratio,
+        loop=opts.loop,
+        enhancement=opts.enhancement,
+        start_image_url=opts.start_image_url,
+        end_image_url=opts.end_image_url,
+        # The same video again: the values it was made with, whatever the defaults are now.
+        model=opts.model,
+        resolution=opts.resolution,
+        duration=opts.duration,
     )
 
 
@@ -240,7 +267,8 @@ async def regenerate(interaction: discord.Interaction, job_id: int, *, retry: bo
     """The Regenerate (anyone, on their quota) and Try again (the requester only) buttons."""
     await interaction.response.defer(ephemeral=True, thinking=True)
     job = await store.get_job(job_id)
-    if job is None:
+    if job is None or job.guild_id != interaction.guild_id:
+        # A button's id names a job; another server's job is never looked at, whatever id is sent.
         raise InvalidInput(texts.UNKNOWN_JOB)
     if retry and job.user_id != interaction.user.id:
         raise InvalidInput(texts.RETRY_ONLY_REQUESTER)

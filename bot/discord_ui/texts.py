@@ -6,6 +6,7 @@ already be escaped with `embeds.show_prompt` where it is displayed.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from bot.store.models import FailureKind
@@ -34,6 +35,9 @@ OPT_START_IMAGE = "An image (png, jpeg or webp) to start from"
 OPT_END_IMAGE = "An image (png, jpeg or webp) to end on"
 OPT_START_IMAGE_URL = "Link to an image already online to start from"
 OPT_END_IMAGE_URL = "Link to an image already online to end on"
+OPT_RESOLUTION = "Picture size (dearer when larger)"
+OPT_DURATION = "Length of the video"
+OPT_MODEL = "Which Luma model makes the video"
 OPT_VIDEO = "A video id, a video link, or a link to one of my result messages"
 OPT_LIMIT = "Videos per member per period"
 OPT_PERIOD = "How often the quota resets (UTC)"
@@ -84,8 +88,22 @@ def on_off(value: bool) -> str:
     return "on" if value else "off"
 
 
-def options_line(*, aspect_ratio: str, loop: bool, enhancement: bool, start: bool, end: bool) -> str:
-    parts = [f"aspect ratio {aspect_ratio}", f"loop {on_off(loop)}", f"enhancement {on_off(enhancement)}"]
+def options_line(
+    *,
+    aspect_ratio: str,
+    loop: bool,
+    enhancement: bool | None,
+    start: bool,
+    end: bool,
+    model: str | None = None,
+    resolution: str | None = None,
+    duration: str | None = None,
+) -> str:
+    """`enhancement` None: the provider has no such switch, so it is not shown."""
+    parts = [p for p in (model, resolution, duration) if p]
+    parts += [f"aspect ratio {aspect_ratio}", f"loop {on_off(loop)}"]
+    if enhancement is not None:
+        parts.append(f"enhancement {on_off(enhancement)}")
     if start:
         parts.append("start frame")
     if end:
@@ -93,9 +111,15 @@ def options_line(*, aspect_ratio: str, loop: bool, enhancement: bool, start: boo
     return " · ".join(parts)
 
 
-def extend_options_line(*, parent_job_id: int | None, video: str | None, end: bool) -> str:
+def extend_options_line(
+    *, parent_job_id: int | None, video: str | None, end: bool, model: str | None = None,
+    resolution: str | None = None,
+) -> str:
     source = f"job #{parent_job_id}" if parent_job_id else (f"video `{video}`" if video else "a video")
-    return f"extends {source}" + (" · end frame" if end else "")
+    parts = [f"extends {source}", *(p for p in (model, resolution) if p)]
+    if end:
+        parts.append("end frame")
+    return " · ".join(parts)
 
 
 def status_queued(position: int) -> str:
@@ -123,12 +147,27 @@ def status_done(finished: datetime | None, result_link: str | None) -> str:
     return text + (f": [see the video]({result_link})" if result_link else "")
 
 
-def status_failed(kind: str | None) -> str:
-    return f"❌ Failed: {failure(kind)}"
+def status_failed(kind: str | None, reason: str | None = None) -> str:
+    return f"❌ Failed: {failure(kind, reason)}"
 
 
-def failure(kind: str | None) -> str:
-    """Why a job ended without a video, and that its unit came back."""
+# "luma: HTTP 422: <detail>" → "<detail>": the provider's own words are what a member can act on.
+_ERROR_PREFIX = re.compile(r"^[\w.-]+: (?:HTTP \d{3}: )?")
+PROVIDER_REASON_LIMIT = 300
+
+
+def provider_reason(reason: str | None) -> str | None:
+    if not reason:
+        return None
+    text = " ".join(_ERROR_PREFIX.sub("", reason.strip()).split()).replace("`", "'")
+    if len(text) > PROVIDER_REASON_LIMIT:
+        text = text[: PROVIDER_REASON_LIMIT - 1] + "…"
+    return text or None
+
+
+def failure(kind: str | None, reason: str | None = None) -> str:
+    """Why a job ended without a video, and that its unit came back. A refusal of the request itself quotes
+    the provider's reason, which tells the member what to change."""
     sentences = {
         FailureKind.MODERATION: "the video service's moderation refused this prompt or image. "
         "Try wording it differently.",
@@ -139,14 +178,19 @@ def failure(kind: str | None) -> str:
         FailureKind.PROVIDER: "the video service is down or not responding. Try again later.",
         FailureKind.TIMEOUT: "the video took too long and was given up.",
         FailureKind.INTERRUPTED: "the bot restarted while sending this request, so it was not sent again.",
+        FailureKind.UNCONFIRMED: "the video service did not confirm this request, so it may or may not have "
+        "started. It was not sent again, so you are never charged twice; press Try again to send it once more.",
         FailureKind.FAILED: "the video service could not make this video.",
     }
-    reason = sentences.get(kind, "something went wrong while making the video.")  # type: ignore[call-overload]
-    return f"{reason} Your quota unit was given back."
+    text = sentences.get(kind, "something went wrong while making the video.")  # type: ignore[call-overload]
+    said = provider_reason(reason) if kind == FailureKind.INVALID else None
+    if said:
+        text += f" It said: “{said}”."
+    return f"{text} Your quota unit was given back."
 
 
-def failure_message(user_mention: str, kind: str | None) -> str:
-    return f"{user_mention} Sorry, no video: {failure(kind)}"
+def failure_message(user_mention: str, kind: str | None, reason: str | None = None) -> str:
+    return f"{user_mention} Sorry, no video: {failure(kind, reason)}"
 
 
 def result_message(user_mention: str, video_url: str | None) -> str:
@@ -268,6 +312,9 @@ GUILD_ONLY = "This works in servers only."
 NEEDS_MANAGE_GUILD = "Only members with the Manage Server permission can change quotas."
 NOT_A_RESULT = "That message is not one of my videos: use it on a message where I posted a video."
 NOT_A_RESULT_HERE = "That link is not to one of my videos in this server."
+NOT_A_MESSAGE_LINK = (
+    "That Discord link does not lead to a message: copy it with Copy Message Link on one of my videos."
+)
 UNKNOWN_JOB = "I don't know that video any more."
 RETRY_ONLY_REQUESTER = (
     "Only the member who asked for this video can retry it; use Regenerate on a finished one."

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import hashlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,7 @@ from bot.jobs.policy import Backoff, PollPolicy
 from bot.jobs.ports import DeliveryPort, JobEvent
 from bot.jobs.requests import JobRequest, build_new_job
 from bot.luma.base import LumaClient
+from bot.luma.capabilities import spec_for
 from bot.luma.errors import (
     AuthenticationFailed,
     BalanceExhausted,
@@ -30,7 +32,8 @@ from bot.luma.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from bot.luma.types import ExtendRequest, GenerateRequest, TaskResult, TaskState
+from bot.luma.options import OptionDefaults, VideoOptions
+from bot.luma.types import ExtendRequest, GenerateRequest, TaskFailure, TaskResult, TaskState
 from bot.settings import Settings
 from bot.store import jobs as store
 from bot.store.models import FailureKind, Job, JobAction, JobState
@@ -73,6 +76,18 @@ class EngineConfig:
     # dies wakes none of this one's loops: each loop also looks at the database this often, so a dead
     # process's jobs are taken over once its leases run out. None: a lone process, woken by its own events.
     recheck: timedelta | None = None
+    # The admin's defaults for members who choose no model, resolution or duration.
+    option_defaults: OptionDefaults = field(default_factory=OptionDefaults)
+    # Keys the opaque member id sent to the provider (see member_key).
+    user_id_secret: bytes = b"luma-bot"
+    # How many times a job whose task failed in a way worth retrying goes back to the queue.
+    max_resubmits: int = 1
+
+
+def member_key(secret: bytes, user_id: int) -> str:
+    """A stable opaque id for a member, never their Discord id: Luma attributes a moderation violation to it
+    rather than to the whole account, and cannot turn it back into the member."""
+    return hmac.new(secret, str(user_id).encode(), hashlib.sha256).hexdigest()[:32]
 
 
 class CallbackOutcome(enum.Enum):
@@ -122,6 +137,8 @@ class JobEngine:
         self._paused_until: datetime | None = None
         self._incident: FailureKind | None = None
         self._incident_failures = 0
+        self._poll_incident: FailureKind | None = None
+        self._poll_failures = 0
         self._last_poll_request: datetime | None = None
         # Jobs whose callback arrived after their last poll request went out: an answer older than the
         # callback must not push their next poll back onto the slow schedule.
@@ -194,7 +211,9 @@ class JobEngine:
         """Validate, reserve a unit and store the job; raises InvalidInput or QuotaExceeded, charging nothing."""
         if self._stopping:
             raise RuntimeError("the bot is shutting down")
-        new = await build_new_job(request, provider=self.client.provider)
+        new = await build_new_job(
+            request, provider=self.client.provider, defaults=self.config.option_defaults
+        )
         job = await store.create_job(new, self.quotas, deadline=self.config.deadline)
         log.info(
             "job %s: accepted (%s) for user %s in guild %s", job.id, job.action, job.user_id, job.guild_id
@@ -272,14 +291,15 @@ class JobEngine:
             self._pause(exc.retry_after or self.config.incident_backoff.base)
         except ProviderUnavailable as exc:
             if exc.maybe_submitted:
-                await self._fail(
-                    job,
-                    FailureKind.INTERRUPTED,
-                    "The provider did not confirm the request, so it "
-                    "was not sent again (it may not have been received).",
-                )
-            else:
-                await self._hold_up(job, FailureKind.PROVIDER, exc)
+                # No provider can deduplicate a create: resending could pay for a second video. The member
+                # is told the truth and offered Try again; the queue waits before the next create, so a
+                # provider that swallows requests does not swallow every job in turn.
+                log.warning("job %s: create not confirmed, not resending: %s", job.id, exc)
+                await self._fail(job, FailureKind.UNCONFIRMED, exc.message)
+                self._incident_failures += 1
+                self._pause(self.config.incident_backoff.delay(self._incident_failures))
+                return
+            await self._hold_up(job, FailureKind.PROVIDER, exc)
         except LumaError as exc:
             await self._fail(job, FailureKind.PROVIDER, exc.message)
         else:
@@ -293,27 +313,35 @@ class JobEngine:
         self._dispatch.set()
 
     async def _send(self, job: Job) -> str:
-        opts = job.options or {}
-        callback = self.callback_url(job)
+        opts = VideoOptions.from_json(job.options)
+        callback = self.callback_url(job) if spec_for(self.client.provider).callbacks else None
+        member = member_key(self.config.user_id_secret, job.user_id)
         if job.action == JobAction.EXTEND:
             return await self.client.extend(
                 ExtendRequest(
                     prompt=job.prompt,
                     video_id=job.parent_video_id,
                     video_url=None if job.parent_video_id else job.parent_video_url,
-                    end_image_url=opts.get("end_image_url"),
+                    end_image_url=opts.end_image_url,
                     callback_url=callback,
+                    model=opts.model,
+                    resolution=opts.resolution,
+                    user_id=member,
                 )
             )
         return await self.client.generate(
             GenerateRequest(
                 prompt=job.prompt,
-                aspect_ratio=opts.get("aspect_ratio", "16:9"),
-                loop=bool(opts.get("loop", False)),
-                enhancement=bool(opts.get("enhancement", True)),
-                start_image_url=opts.get("start_image_url"),
-                end_image_url=opts.get("end_image_url"),
+                aspect_ratio=opts.aspect_ratio,
+                loop=opts.loop,
+                enhancement=opts.enhancement,
+                start_image_url=opts.start_image_url,
+                end_image_url=opts.end_image_url,
                 callback_url=callback,
+                model=opts.model,
+                resolution=opts.resolution,
+                duration=opts.duration,
+                user_id=member,
             )
         )
 
@@ -382,17 +410,22 @@ class JobEngine:
                 continue
             except (ProviderUnavailable, AuthenticationFailed, BalanceExhausted) as exc:
                 kind = FailureKind.AUTH if isinstance(exc, AuthenticationFailed) else FailureKind.PROVIDER
-                self._incident_failures += 1
-                if self._incident != kind:
-                    self._incident = kind
+                self._poll_failures += 1
+                if self._poll_incident != kind:
+                    self._poll_incident = kind
                     log.error("provider incident (%s) while polling: %s; backing off", kind, exc)
-                await self._poll_backoff(due, self.config.incident_backoff.delay(self._incident_failures))
+                await self._poll_backoff(due, self.config.incident_backoff.delay(self._poll_failures))
                 continue
             except LumaError as exc:
                 log.warning("polling %d tasks failed: %s", len(due), exc)
                 await self._poll_backoff(due, self.config.poll.max_interval)
                 continue
-            self._recovered()
+            # Polling troubles end here; a create incident (balance, key, outage) ends only with a create
+            # that succeeds, or the queue would flap between "held up" and "queued" on every poll.
+            if self._poll_incident is not None:
+                log.warning("provider incident (%s) while polling is over", self._poll_incident)
+            self._poll_incident = None
+            self._poll_failures = 0
             await self._apply_results(due, results)
 
     async def _respect_poll_rate(self) -> bool:
@@ -423,9 +456,8 @@ class JobEngine:
                     finished = True
                 continue
             if result is not None and result.state == TaskState.FAILED:
-                kind = FailureKind.MODERATION if result.moderated else FailureKind.FAILED
-                await self._fail(job, kind, result.failure_reason, wake_dispatch=False)
-                finished = True
+                if await self._task_failed(job, result):
+                    finished = True
                 continue
             if job.id in self._hinted:
                 continue  # its callback came while this answer was on the way: its "poll now" stands
@@ -437,6 +469,38 @@ class JobEngine:
         if finished:
             self._deliver.set()
             self._dispatch.set()
+
+    async def _task_failed(self, job: Job, result: TaskResult) -> bool:
+        """Apply a failed task. A failed task is not billed, so a failure worth retrying sends the job once
+        more, and one that says the account ran dry waits in the queue for the operator. True when the job
+        ended."""
+        reason = result.failure_reason
+        if result.failure is TaskFailure.BALANCE:
+            if await store.resubmit(job):
+                await self._hold_up_waiting(job, FailureKind.BALANCE, reason)
+                return False
+        if result.failure is TaskFailure.TRANSIENT and job.resubmits < self.config.max_resubmits:
+            if await store.resubmit(job):
+                log.info("job %s: task %s failed (%s); sending it once more", job.id, job.task_id, reason)
+                self._dispatch.set()
+                return False
+        if result.moderated or result.failure is TaskFailure.MODERATION:
+            kind = FailureKind.MODERATION
+        elif result.failure is TaskFailure.INVALID:
+            kind = FailureKind.INVALID
+        else:
+            kind = FailureKind.FAILED
+        await self._fail(job, kind, reason, wake_dispatch=False)
+        return True
+
+    async def _hold_up_waiting(self, job: Job, kind: FailureKind, reason: str | None) -> None:
+        """Like _hold_up, for a job already back in the queue (its task failed for want of funds)."""
+        self._incident_failures += 1
+        if self._incident != kind:
+            self._incident = kind
+            log.error("provider incident (%s): %s; holding the queue and retrying with backoff", kind, reason)
+            self._spawn(self._announce_positions(held_up=kind))
+        self._pause(self.config.incident_backoff.delay(self._incident_failures))
 
     # -- delivery -----------------------------------------------------------------------------------------
 
@@ -465,6 +529,7 @@ class JobEngine:
         ):
             return  # another process is delivering it
         try:
+            job = await self._with_fresh_link(job)
             message_id = await self.port.deliver(job)
         except Exception as exc:
             delay = self.config.delivery_backoff.delay(job.delivery_attempts + 1)
@@ -481,6 +546,26 @@ class JobEngine:
             log.info("job %s: delivered (%s)", job.id, job.state)
             await self._notify(job, JobEvent.DELIVERED)
 
+    async def _with_fresh_link(self, job: Job) -> Job:
+        """A presigned result link (the Agents API's lasts an hour) is fetched anew unless it is young, so the
+        link posted works when it is posted."""
+        spec = spec_for(job.provider) if job.provider == self.client.provider else None
+        if (
+            spec is None
+            or not spec.fresh_links
+            or spec.link_lifetime is None
+            or job.state != JobState.COMPLETED
+            or not job.task_id
+        ):
+            return job
+        age = store.utcnow() - (job.finished_at or store.utcnow())
+        if age < spec.link_lifetime * 0.1:
+            return job
+        result = await self.client.get_task(job.task_id)  # errors retry the delivery later
+        if result.state == TaskState.COMPLETED and result.video_url:
+            await store.refresh_video_url(job, result.video_url)
+        return job
+
     # -- deadlines ----------------------------------------------------------------------------------------
 
     async def _reap_loop(self) -> None:
@@ -489,7 +574,7 @@ class JobEngine:
             overdue = await store.overdue(store.utcnow())
             for job in overdue:
                 # During a provider incident the deadline is its fault: say so rather than "timed out".
-                kind = self._incident or FailureKind.TIMEOUT
+                kind = self._incident or self._poll_incident or FailureKind.TIMEOUT
                 log.warning("job %s: deadline passed in state %s", job.id, job.state)
                 await self._fail(job, kind, "The job did not finish before its deadline.")
             if not overdue:
@@ -538,6 +623,8 @@ def engine_config_from_settings(settings: Settings, **overrides: object) -> Engi
         "poll": PollPolicy.safety_net() if settings.callback_public_url else PollPolicy(),
         "instance_id": settings.instance_id,
         "recheck": SHARED_DATABASE_RECHECK if settings.shard_count else None,
+        "option_defaults": settings.option_defaults,
+        "user_id_secret": settings.user_id_secret,
     }
     values.update(overrides)
     return EngineConfig(**values)  # type: ignore[arg-type]

@@ -1,13 +1,16 @@
 """What a member asks for, before validation, and how it becomes a storable job.
 
-Everything here runs before any provider request: bad input is refused with a sentence for the user and
-nothing is reserved or charged.
+Everything here runs before any provider request: bad input, and anything the provider cannot do, is refused
+with a sentence for the user, and nothing is reserved or charged.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+from bot.luma.capabilities import SPECS, ProviderSpec, spec_for
+from bot.luma.options import OptionDefaults, VideoOptions, check_extend, check_generate
 from bot.luma.types import DEFAULT_ASPECT_RATIO
 from bot.luma.validation import (
     InvalidInput,
@@ -33,6 +36,10 @@ class JobRequest:
     enhancement: bool = True
     start_image_url: str | None = None
     end_image_url: str | None = None
+    # None: the admin's default, else the provider's.
+    model: str | None = None
+    resolution: str | None = None
+    duration: str | None = None
     # Extend: either one of our jobs (from a reply, button or message link) or what the user typed.
     parent_job_id: int | None = None
     extend_target: str | None = None
@@ -40,44 +47,97 @@ class JobRequest:
     source_message_id: int | None = None
 
 
-async def resolve_parent(request: JobRequest) -> tuple[Job | None, str | None, str | None]:
-    """(parent job, video id, video url) of the video to extend; refuses videos we cannot extend."""
+def _link_key(url: str) -> str:
+    """A result link without its query string: presigned links (the Agents API) change their signature on
+    every fetch, but the path names the file."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+async def resolve_parent(request: JobRequest, spec: ProviderSpec) -> tuple[Job | None, str | None, str | None]:
+    """(parent job, video id, video url) of the video to extend; refuses videos we cannot extend. Only this
+    server's jobs are looked up: another server's video is treated as one the bot does not know."""
     if request.parent_job_id is not None:
         parent = await store.get_job(request.parent_job_id)
-        if parent is None or parent.state != JobState.COMPLETED or not (parent.video_id or parent.video_url):
+        if (
+            parent is None
+            or parent.guild_id != request.guild_id
+            or parent.state != JobState.COMPLETED
+            or not (parent.video_id or parent.video_url)
+        ):
             raise InvalidInput("That message has no finished video to extend.")
-        return parent, parent.video_id, parent.video_url
+        return _usable_parent(parent, spec)
     if not request.extend_target:
         raise InvalidInput("Say which video to extend: give its id or its link.")
     video_id, video_url = parse_extend_target(request.extend_target)
-    parent = await store.find_by_video(video_id=video_id, video_url=video_url)
+    parent = await store.find_by_video(
+        request.guild_id,
+        video_id=video_id,
+        video_url=video_url,
+        url_prefix=_link_key(video_url) if video_url and spec.fresh_links else None,
+    )
     if parent is not None:
-        return parent, parent.video_id, parent.video_url
+        return _usable_parent(parent, spec)
     if video_id is not None:
         # An id we never produced cannot be checked and the provider would refuse it after we reserved a unit.
         raise InvalidInput(f"I don't know a video with the id `{video_id}`: use the id or link of one of my videos.")
+    if not spec.extend_by_url:
+        raise InvalidInput(
+            f"That link is not one of my videos in this server, and {spec.title} can only extend its own "
+            "videos: use the link, id or message of a video I made here."
+        )
     return None, None, video_url
 
 
-async def build_new_job(request: JobRequest, *, provider: str) -> store.NewJob:
+def _usable_parent(parent: Job, spec: ProviderSpec) -> tuple[Job, str | None, str | None]:
+    """A generation belongs to the account that made it: a video of another provider can be continued only
+    by a provider that takes any video's link, and only while that link lasts."""
+    if parent.provider != spec.name:
+        made_by = SPECS[parent.provider].title if parent.provider in SPECS else parent.provider
+        lasting_link = parent.video_url and not (parent.provider in SPECS and SPECS[parent.provider].fresh_links)
+        if not (spec.extend_by_url and lasting_link):
+            raise InvalidInput(
+                f"That video was made with {made_by}, and this bot now uses {spec.title}, "
+                "which can only extend its own videos."
+            )
+        return parent, None, parent.video_url
+    if not spec.extend_by_url and not parent.video_id:
+        raise InvalidInput("That video has no id the provider can extend.")
+    return parent, parent.video_id, None if parent.video_id else parent.video_url
+
+
+async def build_new_job(
+    request: JobRequest, *, provider: str, defaults: OptionDefaults | None = None
+) -> store.NewJob:
+    spec = spec_for(provider)
+    defaults = defaults or OptionDefaults()
     prompt = validate_prompt(request.prompt)
-    options: dict = {}
+    if len(prompt) < spec.min_prompt_length:
+        raise InvalidInput(
+            f"The prompt is too short: {spec.title} needs at least {spec.min_prompt_length} characters."
+        )
     parent = None
     video_id = video_url = None
     if request.action == JobAction.EXTEND:
-        if request.end_image_url:
-            options["end_image_url"] = validate_image_url(request.end_image_url)
-        parent, video_id, video_url = await resolve_parent(request)
-        if provider == "umami" and not video_id:
-            raise InvalidInput("This bot's provider can only extend its own videos, by id.")
+        end = validate_image_url(request.end_image_url) if request.end_image_url else None
+        parent, video_id, video_url = await resolve_parent(request, spec)
+        parent_options = VideoOptions.from_json(parent.options) if parent is not None else None
+        options = check_extend(spec, end, defaults, parent_options)
     else:
-        options["aspect_ratio"] = validate_aspect_ratio(request.aspect_ratio or DEFAULT_ASPECT_RATIO)
-        options["loop"] = bool(request.loop)
-        options["enhancement"] = bool(request.enhancement)
-        if request.start_image_url:
-            options["start_image_url"] = validate_image_url(request.start_image_url)
-        if request.end_image_url:
-            options["end_image_url"] = validate_image_url(request.end_image_url)
+        options = check_generate(
+            spec,
+            VideoOptions(
+                aspect_ratio=validate_aspect_ratio(request.aspect_ratio or DEFAULT_ASPECT_RATIO),
+                loop=bool(request.loop),
+                enhancement=bool(request.enhancement),
+                start_image_url=validate_image_url(request.start_image_url) if request.start_image_url else None,
+                end_image_url=validate_image_url(request.end_image_url) if request.end_image_url else None,
+                model=request.model or None,
+                resolution=request.resolution or None,
+                duration=request.duration or None,
+            ),
+            defaults,
+        )
     return store.NewJob(
         guild_id=request.guild_id,
         channel_id=request.channel_id,
@@ -85,7 +145,7 @@ async def build_new_job(request: JobRequest, *, provider: str) -> store.NewJob:
         action=request.action,
         prompt=prompt,
         provider=provider,
-        options=options,
+        options=options.to_json(),
         role_ids=tuple(request.role_ids),
         thread_id=request.thread_id,
         source_message_id=request.source_message_id,

@@ -1,6 +1,5 @@
 """Clients for the HTTP APIs that sell Luma Dream Machine. aiohttp only; knows nothing of Discord."""
 
-from bot.luma.providers.acedatacloud import AceDataCloudClient
 from bot.luma.base import LumaClient
 from bot.luma.errors import (
     AuthenticationFailed,
@@ -12,8 +11,10 @@ from bot.luma.errors import (
     RateLimited,
     TaskNotFound,
 )
-from bot.luma.providers import DEFAULT_BASE_URLS, PROVIDERS, make_client
 from bot.luma.http import RetryPolicy
+from bot.luma.providers import DEFAULT_BASE_URLS, PROVIDERS, make_client
+from bot.luma.providers.acedatacloud import AceDataCloudClient
+from bot.luma.providers.umami import UmamiClient
 from bot.luma.types import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
@@ -23,7 +24,6 @@ from bot.luma.types import (
     TaskResult,
     TaskState,
 )
-from bot.luma.providers.umami import UmamiClient
 from bot.luma.validation import (
     InvalidInput,
     parse_extend_target,

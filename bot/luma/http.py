@@ -159,8 +159,8 @@ class JsonHttp:
 
     Retried (up to `retry.attempts` tries): 429 (obeying Retry-After), 5xx, timeouts, connection failures and
     2xx answers that are not JSON. Never retried: other 4xx. A create (`create=True`) is retried only when the
-    provider certainly did not start a task: the connection was refused, or it answered 429/5xx. If the request
-    may have been received (timeout or dropped connection after sending, or a 2xx we cannot read) we raise
+    connection was refused; a 429 is raised at once for the engine to requeue the job. If the request may have
+    been received (timeout or dropped connection after sending, a 5xx, or a 2xx we cannot read) we raise
     ProviderUnavailable(maybe_submitted=True) at once, because a blind resend could pay for a second video.
     """
 
@@ -297,10 +297,19 @@ class JsonHttp:
             if not isinstance(err, RateLimited):
                 err = RateLimited(err.message, status=status, code=err.code, trace_id=err.trace_id)
             err.retry_after = retry_after
+            if create:
+                # Nothing was created, but waiting here could outlast the job's claim: the engine keeps the
+                # job's place in the queue and sends it again after the hint instead.
+                raise err
             return err, retry_after, status
         if status >= 500:
             if not isinstance(err, ProviderUnavailable):
                 err = ProviderUnavailable(err.message, status=status, code=err.code, trace_id=err.trace_id)
+            if create:
+                # A gateway's 502/504 (or a server error after the work began) may follow a task that was
+                # created and will be billed; no provider can deduplicate a create, so it is never resent.
+                err.maybe_submitted = True
+                raise err
             return err, None, status
         raise err
 

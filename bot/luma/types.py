@@ -13,6 +13,16 @@ DEFAULT_ASPECT_RATIO = "16:9"
 MAX_PROMPT_LENGTH = 5000
 
 
+class TaskFailure(enum.StrEnum):
+    """What a failed task means for the job, whatever words the provider used."""
+
+    MODERATION = "moderation"  # another prompt or frame is needed
+    TRANSIENT = "transient"  # worth one more try (Agents: generation_failed, output_not_found)
+    BALANCE = "balance"  # the account is out of funds: the operator must act; the job can wait
+    INVALID = "invalid"  # the request itself was refused (bad frame, unsupported format)
+    OTHER = "other"
+
+
 class TaskState(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -33,17 +43,27 @@ class GenerateRequest:
     start_image_url: str | None = None
     end_image_url: str | None = None
     callback_url: str | None = None
+    # Luma's own APIs: None leaves the choice to the provider (the resellers ignore these).
+    model: str | None = None
+    resolution: str | None = None
+    duration: str | None = None
+    # A stable opaque id of the member (never their Discord id): Luma attributes a moderation violation to it.
+    user_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ExtendRequest:
-    """Continue an earlier video, named by the provider's video id or by its URL (exactly one of them)."""
+    """Continue an earlier video, named by the provider's video id (Luma: the generation id) or by its URL
+    (exactly one of them)."""
 
     prompt: str
     video_id: str | None = None
     video_url: str | None = None
     end_image_url: str | None = None
     callback_url: str | None = None
+    model: str | None = None
+    resolution: str | None = None
+    user_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,4 +82,7 @@ class TaskResult:
     failure_reason: str | None = None
     # True when the failure is a moderation refusal, so the user can be told why in plain words.
     moderated: bool = False
+    # The provider's own code (Agents: failure_code) and what it means for the job.
+    failure_code: str | None = None
+    failure: TaskFailure | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)

@@ -127,6 +127,22 @@ async def mark_running(job: Job, task_id: str, *, first_poll_at: datetime) -> bo
     return bool(changed)
 
 
+async def resubmit(job: Job) -> bool:
+    """A running job whose task failed without a bill goes back to its place in the queue (its id), to be
+    sent again as a new task."""
+    changed = await Job.filter(id=job.id, state=JobState.RUNNING, task_id=job.task_id).update(
+        state=JobState.QUEUED, task_id=None, submitted_at=None, next_poll_at=None, claimed_by=None,
+        lease_until=None, resubmits=F("resubmits") + 1,
+    )
+    return bool(changed)
+
+
+async def refresh_video_url(job: Job, url: str) -> None:
+    """A presigned link fetched anew; the generation id stays the durable handle."""
+    await Job.filter(id=job.id).update(video_url=url)
+    job.video_url = url
+
+
 async def mark_completed(job: Job, result: TaskResult) -> bool:
     changed = await Job.filter(id=job.id, state__in=UNFINISHED_STATES).update(
         state=JobState.COMPLETED,
@@ -256,11 +272,19 @@ async def release_deliveries(owner: str) -> int:
     ).update(next_delivery_at=None)
 
 
-async def find_by_video(video_id: str | None = None, video_url: str | None = None) -> Job | None:
+async def find_by_video(
+    guild_id: int, video_id: str | None = None, video_url: str | None = None, *, url_prefix: str | None = None
+) -> Job | None:
+    """This server's finished job that made the video with this id or link (another server's never shows:
+    servers are separate). `url_prefix` matches presigned links whose signature changed since."""
+    done = Job.filter(guild_id=guild_id, state=JobState.COMPLETED)
     if video_id:
-        return await Job.filter(video_id=video_id, state=JobState.COMPLETED).order_by("-id").first()
+        return await done.filter(video_id=video_id).order_by("-id").first()
     if video_url:
-        return await Job.filter(video_url=video_url, state=JobState.COMPLETED).order_by("-id").first()
+        found = await done.filter(video_url=video_url).order_by("-id").first()
+        if found is None and url_prefix:
+            found = await done.filter(video_url__startswith=url_prefix + "?").order_by("-id").first()
+        return found
     return None
 
 

@@ -43,6 +43,7 @@ class FailureKind(enum.StrEnum):
     PROVIDER = "provider"
     TIMEOUT = "timeout"
     INTERRUPTED = "interrupted"  # the process died while the create request was in flight
+    UNCONFIRMED = "unconfirmed"  # the provider never confirmed the create: a task may or may not exist
     FAILED = "failed"  # the provider's task failed for another reason
 
 
@@ -185,6 +186,9 @@ class Job(Model):
     delivered_at = fields.DatetimeField(null=True)
     delivery_attempts = fields.IntField(default=0)
     next_delivery_at = fields.DatetimeField(null=True)
+    # Times the job went back to the queue after its task failed in a way worth one more try (Luma's
+    # generation_failed / output_not_found); a failed task is not billed, so resending it is safe.
+    resubmits = fields.IntField(default=0)
 
     class Meta:
         table = "jobs"

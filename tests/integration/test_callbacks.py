@@ -10,8 +10,8 @@ import pytest
 
 from bot.jobs import EngineConfig, JobEngine, JobEvent, JobRequest, PollPolicy
 from bot.jobs.callbacks import MAX_CALLBACK_BYTES, start_callback_server
-from bot.luma.providers import make_client
 from bot.luma.http import RetryPolicy
+from bot.luma.providers import make_client
 from bot.store.models import Job, JobState, QuotaPeriod
 from bot.store.quotas import QuotaBook, QuotaDefaults
 from tests.fakes.luma_provider import FakeLumaProvider

@@ -12,8 +12,8 @@ import pytest
 
 from bot.jobs import EngineConfig, JobEngine, JobEvent, JobRequest, PollPolicy
 from bot.jobs.policy import Backoff
-from bot.luma.providers import make_client
 from bot.luma.http import RetryPolicy
+from bot.luma.providers import make_client
 from bot.luma.validation import InvalidInput
 from bot.store.models import FailureKind, Job, JobAction, JobState, QuotaEntry, QuotaPeriod
 from bot.store.quotas import QuotaBook, QuotaDefaults, QuotaExceeded
@@ -239,12 +239,23 @@ async def test_rate_limited_submission_keeps_the_job_and_succeeds_later(rig):
     assert r.fake.count("create") == 6
 
 
-async def test_server_errors_and_html_pages_are_retried(rig):
-    r = await rig()
+async def test_a_create_answered_by_a_gateway_error_is_never_resent_and_costs_nothing(rig):
+    r = await rig(limit=2)
     r.fake.inject(502, path="create", raw_text="<html>Bad Gateway</html>")
+    unsure = await r.delivered(await r.engine.accept(r.request("maybe made")))
+    # The 502 may have followed a created (billed) task: not resent, the member told so, the unit back.
+    assert (unsure.state, unsure.failure_kind) == (JobState.FAILED, FailureKind.UNCONFIRMED)
+    assert r.fake.count("create") == 1
+    assert (await r.quotas.status(GUILD, USER)).remaining == 2
+
+
+async def test_poll_server_errors_and_html_pages_are_retried(rig):
+    r = await rig()
     r.fake.inject(500, path="poll", times=2)
+    r.fake.inject(502, path="poll", raw_text="<html>Bad Gateway</html>")
     done = await r.delivered(await r.engine.accept(r.request("resilient")))
     assert done.state == JobState.COMPLETED
+    assert r.fake.count("create") == 1
 
 
 @pytest.mark.parametrize("cause", ["balance", "token"])

@@ -101,7 +101,9 @@ async def test_result_embed_has_thumbnail_size_and_ids() -> None:
     )
     embed = embeds.result_embed(done)
     assert embed.url == "https://cdn/v.mp4" and embed.thumbnail.url == "https://cdn/t.jpg"
-    assert [f.value for f in embed.fields] == ["1360×752", "job #7 · video `vid-1`", "job #3"]
+    assert [f.value for f in embed.fields] == [
+        "aspect ratio 16:9 · loop off · enhancement on", "1360×752", "job #7 · video `vid-1`", "job #3"
+    ]
     assert embed.footer.text == texts.job_footer(7)
 
 

@@ -7,7 +7,6 @@ from email.utils import format_datetime
 
 import pytest
 
-from bot.luma.providers import acedatacloud, umami
 from bot.luma.errors import (
     AuthenticationFailed,
     BalanceExhausted,
@@ -17,6 +16,7 @@ from bot.luma.errors import (
     RateLimited,
 )
 from bot.luma.http import RetryPolicy, Secret, body_message, parse_retry_after, unique_chunks
+from bot.luma.providers import acedatacloud, umami
 from bot.luma.types import TaskState
 
 TASK_ID = "6a97ba3e-7e4a-4fe9-a7c5-1c6e1e2f4d10"

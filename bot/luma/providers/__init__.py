@@ -1,17 +1,22 @@
-"""Builds the provider client named in the settings: the only place that knows every provider class."""
+"""The provider clients, one module per API, and the one place that builds a client from a provider's name.
+What each provider can do is in `bot.luma.capabilities`."""
 
 from __future__ import annotations
 
 import aiohttp
 
-from bot.luma.providers import acedatacloud, umami
 from bot.luma.base import LumaClient
-from bot.luma.http import RetryPolicy
+from bot.luma.capabilities import PROVIDER_NAMES, SPECS
+from bot.luma.http import JsonProviderClient, RetryPolicy
+from bot.luma.providers import acedatacloud, agents, dream_machine, umami
 
-PROVIDERS: tuple[str, ...] = (acedatacloud.PROVIDER, umami.PROVIDER)
-DEFAULT_BASE_URLS: dict[str, str] = {
-    acedatacloud.PROVIDER: acedatacloud.DEFAULT_BASE_URL,
-    umami.PROVIDER: umami.DEFAULT_BASE_URL,
+PROVIDERS: tuple[str, ...] = PROVIDER_NAMES
+DEFAULT_BASE_URLS: dict[str, str] = {name: spec.default_base_url for name, spec in SPECS.items()}
+_CLIENTS: dict[str, type[JsonProviderClient]] = {
+    acedatacloud.PROVIDER: acedatacloud.AceDataCloudClient,
+    umami.PROVIDER: umami.UmamiClient,
+    agents.PROVIDER: agents.LumaAgentsClient,
+    dream_machine.PROVIDER: dream_machine.DreamMachineClient,
 }
 
 
@@ -24,13 +29,9 @@ def make_client(
     retry: RetryPolicy | None = None,
     timeout: float = 30,
 ) -> LumaClient:
-    """A client for `provider` ("acedatacloud" | "umami"); raises ValueError for any other name."""
+    """A client for `provider` (one of PROVIDERS); raises ValueError for any other name."""
     name = provider.strip().lower()
-    if name not in DEFAULT_BASE_URLS:
+    if name not in _CLIENTS:
         raise ValueError(f"unknown Luma provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
-    url = base_url or DEFAULT_BASE_URLS[name]
-    if name == acedatacloud.PROVIDER:
-        return acedatacloud.AceDataCloudClient(
-            session, token=token, base_url=url, retry=retry, timeout=timeout
-        )
-    return umami.UmamiClient(session, token=token, base_url=url, retry=retry, timeout=timeout)
+    cls = _CLIENTS[name]
+    return cls(session, token=token, base_url=base_url or DEFAULT_BASE_URLS[name], retry=retry, timeout=timeout)  # type: ignore[return-value]
