@@ -33,6 +33,7 @@ from bot.luma.errors import (
 from bot.luma.types import ExtendRequest, GenerateRequest, TaskResult, TaskState
 from bot.settings import Settings
 from bot.store import jobs as store
+from bot.store.jobs import UnstorableValue
 from bot.store.models import FailureKind, Job, JobAction, JobState
 from bot.store.quotas import QuotaBook
 
@@ -417,14 +418,31 @@ class JobEngine:
         later: dict[datetime, list[int]] = {}
         for job in jobs:
             result = results.get(job.task_id or "")
-            if result is not None and result.state == TaskState.COMPLETED and result.video_url:
-                if await store.mark_completed(job, result):
-                    log.info("job %s: task %s completed", job.id, job.task_id)
-                    finished = True
+            # Each job's record is applied on its own: one the bot cannot store or use ends that job alone,
+            # and an unexpected error leaves it for a later poll, so the rest of the batch always goes on.
+            try:
+                ended = await self._apply_result(job, result)
+            except UnstorableValue as exc:
+                log.warning(
+                    "job %s: task %s: the provider's record cannot be stored (%s)", job.id, job.task_id, exc
+                )
+                await self._fail(
+                    job,
+                    FailureKind.FAILED,
+                    f"The provider's record cannot be stored: {exc}.",
+                    wake_dispatch=False,
+                )
+                finished = True
                 continue
-            if result is not None and result.state == TaskState.FAILED:
-                kind = FailureKind.MODERATION if result.moderated else FailureKind.FAILED
-                await self._fail(job, kind, result.failure_reason, wake_dispatch=False)
+            except Exception:
+                log.exception(
+                    "job %s: applying the record of task %s failed; polling it again later",
+                    job.id,
+                    job.task_id,
+                )
+                later.setdefault(now + timedelta(seconds=self.config.poll.max_interval), []).append(job.id)
+                continue
+            if ended:
                 finished = True
                 continue
             if job.id in self._hinted:
@@ -437,6 +455,18 @@ class JobEngine:
         if finished:
             self._deliver.set()
             self._dispatch.set()
+
+    async def _apply_result(self, job: Job, result: TaskResult | None) -> bool:
+        """Record a finished task's outcome; True if the job ended (or another process ended it first)."""
+        if result is not None and result.state == TaskState.COMPLETED and result.video_url:
+            if await store.mark_completed(job, result):
+                log.info("job %s: task %s completed", job.id, job.task_id)
+            return True
+        if result is not None and result.state == TaskState.FAILED:
+            kind = FailureKind.MODERATION if result.moderated else FailureKind.FAILED
+            await self._fail(job, kind, result.failure_reason, wake_dispatch=False)
+            return True
+        return False
 
     # -- delivery -----------------------------------------------------------------------------------------
 
