@@ -537,6 +537,10 @@ class JobEngine:
         self, job: Job, kind: FailureKind, reason: str | None, *, wake_dispatch: bool = True
     ) -> None:
         self._hinted.discard(job.id)
+        # Every failure reason passes here on its way to the database, whether it came from an exception or a
+        # task record, so here is where the provider's echo of our token is masked (the log filter would only
+        # clean the log line).
+        reason = self.client.redact(reason) if reason else reason
         if await store.mark_failed(job, kind, reason, self.quotas):
             log.info("job %s: failed (%s): %s", job.id, kind, reason)
             self._deliver.set()
