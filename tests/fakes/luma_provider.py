@@ -325,12 +325,9 @@ class FakeLumaProvider:
             self._poke()
         return task
 
-    def finish(self, task_id: str, *, video_url: str | None = None, video_id: str | None = None) -> FakeTask:
-        """Complete a task now (whatever its prompt says) and send its callback. `video_id` replaces the
-        task's video id in its record (a provider that sends ids the bot cannot use)."""
+    def finish(self, task_id: str, *, video_url: str | None = None) -> FakeTask:
+        """Complete a task now (whatever its prompt says) and send its callback."""
         task = self._finishing(task_id)
-        if video_id is not None:
-            task.video_id = video_id
         task.outcome = "completed"
         task.video_url = video_url or f"{self.base_url}/cdn/luma/{task.id}.mp4"
         task.thumbnail_url = f"{self.base_url}/cdn/luma/{task.id}.jpg"
