@@ -36,6 +36,7 @@ from bot.luma.options import OptionDefaults, VideoOptions
 from bot.luma.types import ExtendRequest, GenerateRequest, TaskFailure, TaskResult, TaskState
 from bot.settings import Settings
 from bot.store import jobs as store
+from bot.store.jobs import UnstorableValue
 from bot.store.models import FailureKind, Job, JobAction, JobState
 from bot.store.quotas import QuotaBook
 
@@ -272,12 +273,12 @@ class JobEngine:
             async with asyncio.timeout(budget):
                 task_id = await self._send(job)
         except TimeoutError:
-            await self._fail(
+            await self._unconfirmed(
                 job,
-                FailureKind.INTERRUPTED,
                 "The provider took too long to accept the request, "
                 "so it was not sent again (it may not have been received).",
             )
+            return
         except ModerationRefused as exc:
             await self._fail(job, FailureKind.MODERATION, exc.message)
         except InvalidRequest as exc:
@@ -294,23 +295,35 @@ class JobEngine:
                 # No provider can deduplicate a create: resending could pay for a second video. The member
                 # is told the truth and offered Try again; the queue waits before the next create, so a
                 # provider that swallows requests does not swallow every job in turn.
-                log.warning("job %s: create not confirmed, not resending: %s", job.id, exc)
-                await self._fail(job, FailureKind.UNCONFIRMED, exc.message)
-                self._incident_failures += 1
-                self._pause(self.config.incident_backoff.delay(self._incident_failures))
+                await self._unconfirmed(job, exc.message)
                 return
             await self._hold_up(job, FailureKind.PROVIDER, exc)
         except LumaError as exc:
             await self._fail(job, FailureKind.PROVIDER, exc.message)
         else:
             first = store.utcnow() + timedelta(seconds=self.config.poll.first_poll)
-            if await store.mark_running(job, task_id, first_poll_at=first):
+            try:
+                running = await store.mark_running(job, task_id, first_poll_at=first)
+            except UnstorableValue as exc:
+                # A task exists but we cannot keep its id, so we could never follow it: say so, never resend.
+                await self._unconfirmed(job, f"The provider's task id cannot be stored: {exc}.")
+                return
+            if running:
                 log.info("job %s: submitted as task %s", job.id, task_id)
                 self._recovered()
                 self._poll.set()
                 await self._notify(job, JobEvent.STARTED)
             return
         self._dispatch.set()
+
+    async def _unconfirmed(self, job: Job, reason: str) -> None:
+        """No provider can deduplicate a create: resending could pay for a second video. The member is told
+        the truth and offered Try again; the queue waits before the next create, so a provider that
+        swallows requests does not swallow every job in turn."""
+        log.warning("job %s: create not confirmed, not resending: %s", job.id, reason)
+        await self._fail(job, FailureKind.UNCONFIRMED, reason)
+        self._incident_failures += 1
+        self._pause(self.config.incident_backoff.delay(self._incident_failures))
 
     async def _send(self, job: Job) -> str:
         opts = VideoOptions.from_json(job.options)
@@ -450,14 +463,32 @@ class JobEngine:
         later: dict[datetime, list[int]] = {}
         for job in jobs:
             result = results.get(job.task_id or "")
-            if result is not None and result.state == TaskState.COMPLETED and result.video_url:
-                if await store.mark_completed(job, result):
-                    log.info("job %s: task %s completed", job.id, job.task_id)
-                    finished = True
+            # Each job's record is applied on its own: one the bot cannot store or use ends that job alone,
+            # and an unexpected error leaves it for a later poll, so the rest of the batch always goes on.
+            try:
+                ended = await self._apply_result(job, result)
+            except UnstorableValue as exc:
+                log.warning(
+                    "job %s: task %s: the provider's record cannot be stored (%s)", job.id, job.task_id, exc
+                )
+                await self._fail(
+                    job,
+                    FailureKind.FAILED,
+                    f"The provider's record cannot be stored: {exc}.",
+                    wake_dispatch=False,
+                )
+                finished = True
                 continue
-            if result is not None and result.state == TaskState.FAILED:
-                if await self._task_failed(job, result):
-                    finished = True
+            except Exception:
+                log.exception(
+                    "job %s: applying the record of task %s failed; polling it again later",
+                    job.id,
+                    job.task_id,
+                )
+                later.setdefault(now + timedelta(seconds=self.config.poll.max_interval), []).append(job.id)
+                continue
+            if ended:
+                finished = True
                 continue
             if job.id in self._hinted:
                 continue  # its callback came while this answer was on the way: its "poll now" stands
@@ -469,6 +500,18 @@ class JobEngine:
         if finished:
             self._deliver.set()
             self._dispatch.set()
+
+    async def _apply_result(self, job: Job, result: TaskResult | None) -> bool:
+        """Record a finished task's outcome; True if its task is over (the job ended, was sent back to the
+        queue, or another process ended it first)."""
+        if result is not None and result.state == TaskState.COMPLETED and result.video_url:
+            if await store.mark_completed(job, result):
+                log.info("job %s: task %s completed", job.id, job.task_id)
+            return True
+        if result is not None and result.state == TaskState.FAILED:
+            await self._task_failed(job, result)
+            return True  # ended, or back in the queue as a new task: either way this task is done
+        return False
 
     async def _task_failed(self, job: Job, result: TaskResult) -> bool:
         """Apply a failed task. A failed task is not billed, so a failure worth retrying sends the job once
@@ -592,6 +635,10 @@ class JobEngine:
         self, job: Job, kind: FailureKind, reason: str | None, *, wake_dispatch: bool = True
     ) -> None:
         self._hinted.discard(job.id)
+        # Every failure reason passes here on its way to the database, whether it came from an exception or a
+        # task record, so here is where the provider's echo of our token is masked (the log filter would only
+        # clean the log line).
+        reason = self.client.redact(reason) if reason else reason
         if await store.mark_failed(job, kind, reason, self.quotas):
             log.info("job %s: failed (%s): %s", job.id, kind, reason)
             self._deliver.set()

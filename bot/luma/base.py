@@ -35,3 +35,8 @@ class LumaClient(Protocol):
     async def get_tasks(self, task_ids: Sequence[str]) -> dict[str, TaskResult]:
         """Fetch many tasks with one request per `max_batch` ids; ids the provider leaves out are absent."""
         ...
+
+    def redact(self, text: str) -> str:
+        """`text` with this client's token masked: providers echo what they were sent, and what the bot keeps
+        of their words (a job's failure reason) must never hold the token."""
+        ...

@@ -409,5 +409,8 @@ class JsonProviderClient:
     def base_url(self) -> str:
         return self._http.base_url
 
+    def redact(self, text: str) -> str:
+        return self._http.redact(text)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"

@@ -27,16 +27,51 @@ _HOST_CHARS = frozenset(string.ascii_lowercase + string.digits + ".-_")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
+# What a prompt may be made of and still render as nothing in Discord (and describe nothing to the provider):
+# formatting characters (zero-width space and joiners, byte-order mark, word joiner, bidi marks, tags), every
+# kind of space and line separator, control characters, and the code points Unicode lists as default-ignorable
+# although their category is a visible one (Hangul fillers, combining grapheme joiner, variation selectors,
+# Khmer inherent vowels), plus the braille blank, which fonts draw as an empty cell.
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Cs", "Zs", "Zl", "Zp"})
+_INVISIBLE_RANGES = (
+    (0x034F, 0x034F),  # combining grapheme joiner
+    (0x115F, 0x1160),  # Hangul choseong and jungseong fillers
+    (0x17B4, 0x17B5),  # Khmer inherent vowels
+    (0x180B, 0x180F),  # Mongolian free variation selectors
+    (0x2800, 0x2800),  # braille pattern blank
+    (0x3164, 0x3164),  # Hangul filler
+    (0xFE00, 0xFE0F),  # variation selectors
+    (0xFFA0, 0xFFA0),  # halfwidth Hangul filler
+    (0xFFF0, 0xFFF8),  # reserved default-ignorable
+    (0xE0000, 0xE0FFF),  # tags and variation selectors supplement (assigned or reserved)
+)
+
+
+def _invisible(ch: str) -> bool:
+    code = ord(ch)
+    if any(low <= code <= high for low, high in _INVISIBLE_RANGES):
+        return True
+    return unicodedata.category(ch) in _INVISIBLE_CATEGORIES
+
+
+def renders_as_nothing(text: str) -> bool:
+    """True when `text` has no character that shows: blank, or made only of invisible and formatting ones."""
+    return all(_invisible(ch) for ch in text)
+
+
 class InvalidInput(ValueError):
     """User input we refuse; str(exc) is a complete sentence to show to the user."""
 
 
 def validate_prompt(text: str) -> str:
-    """The prompt without surrounding whitespace; refuses an empty one and one over MAX_PROMPT_LENGTH."""
+    """The prompt without surrounding whitespace; refuses one that renders as nothing (blank, or only invisible
+    characters) and one over MAX_PROMPT_LENGTH."""
     if not isinstance(text, str):
         raise InvalidInput("The prompt must be text.")
     prompt = text.strip()
-    if not prompt:
+    # A prompt of zero-width characters or Hangul fillers looks empty to everyone, yet the provider would
+    # take it and the member would pay for a video of nothing.
+    if renders_as_nothing(prompt):
         raise InvalidInput("The prompt is empty: describe the video you want.")
     if len(prompt) > MAX_PROMPT_LENGTH:
         raise InvalidInput(

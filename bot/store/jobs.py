@@ -8,7 +8,9 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from tortoise.exceptions import ValidationError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
@@ -23,6 +25,50 @@ from bot.store.models import (
     QuotaEntry,
 )
 from bot.store.quotas import QuotaBook
+
+
+class UnstorableValue(ValueError):
+    """A value from outside (a provider's answer) that the jobs table cannot hold. Refused before any write, so
+    it ends the one job it belongs to instead of failing every write that carries it."""
+
+
+def _storable(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` for an update of Job, checked against each column: its length and range (Tortoise's own
+    validators), and text both databases can encode (PostgreSQL refuses NUL; neither takes a lone surrogate)."""
+    for name, value in values.items():
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise UnstorableValue(f"{name}: contains a NUL character")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UnstorableValue(f"{name}: not valid Unicode text") from None
+        field = Job._meta.fields_map[name]
+        try:
+            field.to_db_value(value, None)
+        except (ValidationError, TypeError, ValueError):
+            raise UnstorableValue(f"{name}: {_described(value)} does not fit its column") from None
+        # Integer columns declare their range as constraints but do not check it.
+        low, high = field.constraints.get("ge"), field.constraints.get("le")
+        if isinstance(value, int) and (
+            (low is not None and value < low) or (high is not None and value > high)
+        ):
+            raise UnstorableValue(f"{name}: {_described(value)} is out of the column's range")
+    return values
+
+
+def _described(value: Any) -> str:
+    """A value named without quoting it: it may be huge, and it goes into logs and failure reasons."""
+    if isinstance(value, str):
+        return f"text of {len(value)} characters"
+    if isinstance(value, int):
+        return f"a {value.bit_length()}-bit number"
+    return f"a value of type {type(value).__name__}"
+
+
+def _storable_text(text: str) -> str:
+    """Free text (a failure reason) made storable rather than refused: it is ours to keep, whatever it says."""
+    return text.replace("\x00", "").encode("utf-8", errors="replace").decode("utf-8")
 
 
 def utcnow() -> datetime:
@@ -119,6 +165,7 @@ async def return_to_queue(job: Job) -> bool:
 async def mark_running(job: Job, task_id: str, *, first_poll_at: datetime) -> bool:
     """Only the claim's holder may record the task; a claim that expired was already failed elsewhere."""
     now = utcnow()
+    _storable({"task_id": task_id})
     changed = await Job.filter(id=job.id, state=JobState.SUBMITTING, claimed_by=job.claimed_by).update(
         state=JobState.RUNNING, task_id=task_id, submitted_at=now, next_poll_at=first_poll_at, lease_until=None
     )
@@ -144,17 +191,20 @@ async def refresh_video_url(job: Job, url: str) -> None:
 
 
 async def mark_completed(job: Job, result: TaskResult) -> bool:
+    """Record the video; raises UnstorableValue (changing nothing) when the provider's values do not fit."""
+    video = _storable(
+        {
+            "video_id": result.video_id,
+            "video_url": result.video_url,
+            "video_width": result.video_width,
+            "video_height": result.video_height,
+            "thumbnail_url": result.thumbnail_url,
+            "thumbnail_width": result.thumbnail_width,
+            "thumbnail_height": result.thumbnail_height,
+        }
+    )
     changed = await Job.filter(id=job.id, state__in=UNFINISHED_STATES).update(
-        state=JobState.COMPLETED,
-        finished_at=utcnow(),
-        next_poll_at=None,
-        video_id=result.video_id,
-        video_url=result.video_url,
-        video_width=result.video_width,
-        video_height=result.video_height,
-        thumbnail_url=result.thumbnail_url,
-        thumbnail_width=result.thumbnail_width,
-        thumbnail_height=result.thumbnail_height,
+        state=JobState.COMPLETED, finished_at=utcnow(), next_poll_at=None, **video
     )
     return bool(changed)
 
@@ -165,7 +215,7 @@ async def mark_failed(job: Job, kind: FailureKind, reason: str | None, quotas: Q
         changed = await Job.filter(id=job.id, state__in=UNFINISHED_STATES).update(
             lease_until=None,
             state=JobState.FAILED, finished_at=utcnow(), next_poll_at=None, failure_kind=kind,
-            failure_reason=(reason or "")[:2000] or None,
+            failure_reason=_storable_text(reason or "")[:2000] or None,
         )
         if changed:
             await quotas.refund(job.id)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from bot.discord_ui import texts
-from tests.e2e.harness import BotHarness
+from tests.e2e.harness import WAIT, BotHarness
 
 MiB = 1024 * 1024
 
@@ -107,3 +107,71 @@ async def test_nothing_is_answered_publicly_when_the_bot_cannot_post(bot: BotHar
     assert answer.content == texts.CANNOT_POST
     assert bot.creates() == []
     assert (await bot.quota(bot.scene.alice)).held == 0
+
+
+# Prompts that render as nothing in Discord: zero-width and formatting characters (Cf), exotic spaces and line
+# separators (Zs/Zl/Zp), control characters (Cc), Hangul fillers, the braille blank and the combining grapheme
+# joiner. Each would be sent to the provider and charged as if it described a video.
+INVISIBLE_PROMPTS = {
+    "zero-width": "\u200b\u200c\u200d",
+    "byte-order mark and word joiner": "\ufeff\u2060\ufeff",
+    "hangul fillers": "\u3164\u115f\u1160\uffa0",
+    "braille blank and grapheme joiner": "\u2800 \u034f\u2800",
+    "mixed with spaces": "\u3000\u200b\u00a0\u2028\u00ad\u180e\u2060",
+    "tag characters": "\U000e0020\U000e0041\U000e007f",
+}
+EMPTY = "The prompt is empty: describe the video you want."
+
+
+async def _nothing_charged(bot: BotHarness, creates_before: int) -> None:
+    assert len(bot.creates()) == creates_before
+    for member in (bot.scene.alice, bot.scene.bob):
+        quota = await bot.quota(member)
+        assert quota.held == 0
+
+
+@pytest.mark.parametrize("prompt", INVISIBLE_PROMPTS.values(), ids=INVISIBLE_PROMPTS.keys())
+async def test_an_invisible_prompt_is_refused_as_empty_by_the_slash_command(
+    bot: BotHarness, prompt: str
+) -> None:
+    answer = await bot.answer(await bot.slash(bot.scene.alice, "generate", {"prompt": prompt}))
+    assert answer.ephemeral and answer.content == EMPTY
+    assert [m for m in bot.fake.messages(bot.scene.channel) if not m.ephemeral] == []
+    await _nothing_charged(bot, 0)
+
+
+async def _finished_video(bot: BotHarness) -> tuple[Any, Any]:
+    run = await bot.generate(bot.scene.alice, "a hot air balloon")
+    result = await bot.result(run)
+    await bot.delivered(run.job_id)
+    return run, result
+
+
+async def test_an_invisible_prompt_is_refused_as_empty_in_the_extend_modal(bot: BotHarness) -> None:
+    parent, result = await _finished_video(bot)
+    press = await bot.fake.press_button(
+        bot.scene.guild, parent.thread_id, bot.scene.bob, result, f"luma:extend:{parent.job_id}"
+    )
+    modal = await press.wait_modal(WAIT)
+    submit = await bot.fake.submit_modal(
+        bot.scene.guild,
+        parent.thread_id,
+        bot.scene.bob,
+        modal["custom_id"],
+        {"prompt": INVISIBLE_PROMPTS["mixed with spaces"]},
+    )
+    answer = await bot.answer(submit)
+    assert answer.ephemeral and answer.content == EMPTY
+    await _nothing_charged(bot, 1)
+
+
+async def test_an_invisible_reply_to_a_result_is_refused_as_empty(bot: BotHarness) -> None:
+    parent, result = await _finished_video(bot)
+    reply = await bot.fake.post_message(
+        bot.scene.guild, parent.thread_id, bot.scene.bob, INVISIBLE_PROMPTS["hangul fillers"], reply_to=result
+    )
+    answer = await bot.fake.wait_for_message(
+        parent.thread_id, author=bot.fake.bot_user, after=reply, timeout=WAIT
+    )
+    assert answer.content == EMPTY and answer.mentions == []
+    await _nothing_charged(bot, 1)

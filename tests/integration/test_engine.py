@@ -360,3 +360,33 @@ async def test_umami_provider_runs_a_job_end_to_end(rig):
     assert done.state == JobState.COMPLETED and done.provider == "umami"
     body = creates(r.fake)[0]
     assert body["user_prompt"] == "umami cat" and body["aspect_ratio"] == "1:1"
+
+
+# -- no secret at rest ---------------------------------------------------------------------------------------
+# Providers echo what they were sent, our token included; the log is filtered, but the database must never
+# keep the token either (backups, admin tools and support dumps read it).
+
+
+async def test_a_task_failure_that_echoes_the_token_is_stored_redacted(rig):
+    r = await rig(fake_kwargs={"manual": True})
+    job = await r.engine.accept(r.request("a harbour at night"))
+    await r.fake.wait_for_requests(1, "create")
+    [task_id] = r.fake.tasks
+    r.fake.fail(task_id, f"upstream refused Authorization: Bearer {TOKEN} (token {TOKEN})")
+    done = await r.delivered(job)
+    assert done.failure_kind == FailureKind.FAILED
+    assert TOKEN not in (done.failure_reason or "")
+    assert "upstream refused" in (done.failure_reason or "")
+
+
+@pytest.mark.parametrize("status", [200, 400])
+async def test_a_create_refusal_that_echoes_the_token_is_stored_redacted(rig, status):
+    r = await rig()
+    # AceDataCloud sends some refusals as HTTP 200 with `success: false`, others with a 4xx status.
+    r.fake.inject(status, {"success": False, "error": {"code": "bad_request", "message": f"bad token {TOKEN}"}},
+                  path="create")
+    done = await r.delivered(await r.engine.accept(r.request("a lighthouse")))
+    assert done.failure_kind == FailureKind.INVALID
+    assert TOKEN not in (done.failure_reason or "")
+    assert "bad token" in (done.failure_reason or "")
+    assert r.fake.count("create") == 1

@@ -147,3 +147,32 @@ async def test_processes_starting_together_migrate_a_fresh_postgres_once(postgre
     await open_database(postgres_url, run_migrations=False)
     assert await Job.all().count() == 0
     await close_database()
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"video_id": "v" * 200}, "video_id"),  # longer than its column
+        ({"video_url": "https://cdn.example.com/a\x00b.mp4"}, "video_url"),  # NUL: PostgreSQL text refuses it
+        ({"thumbnail_url": "https://cdn.example.com/\ud800.jpg"}, "thumbnail_url"),  # a lone surrogate
+        ({"video_width": 2**40}, "video_width"),  # beyond the integer column
+    ],
+)
+async def test_a_result_the_database_cannot_hold_is_refused_and_changes_nothing(db, values, field):
+    from bot.luma.types import TaskResult, TaskState
+
+    quotas = book()
+    job = await store.create_job(new_job(), quotas, deadline=timedelta(minutes=15))
+    [job] = await store.claim_queued(1)
+    await store.mark_running(job, "t1", first_poll_at=store.utcnow())
+    result = TaskResult(
+        task_id="t1", state=TaskState.COMPLETED, **{"video_url": "https://cdn.example.com/v.mp4", **values}
+    )
+    with pytest.raises(store.UnstorableValue, match=field):
+        await store.mark_completed(job, result)
+    assert (await Job.get(id=job.id)).state == JobState.RUNNING
+    # The one way on for such a job: it fails, and its reason is stored whatever text it carries.
+    assert await store.mark_failed(job, FailureKind.FAILED, "reason with a NUL \x00 and \ud800", quotas)
+    stored = await Job.get(id=job.id)
+    assert stored.state == JobState.FAILED and "\x00" not in stored.failure_reason
+    assert (await quotas.status(GUILD, USER)).held == 0

@@ -212,6 +212,14 @@ def test_ace_create_answer_with_error_body_raises_the_mapped_error() -> None:
         acedatacloud.parse_create_answer(body)
 
 
+@pytest.mark.parametrize("code", ["api_error", "timeout"])
+def test_ace_create_answer_with_a_server_error_may_have_been_submitted(code: str) -> None:
+    body = {"success": False, "error": {"code": code, "message": "upstream trouble"}, "trace_id": "t"}
+    with pytest.raises(ProviderUnavailable) as info:
+        acedatacloud.parse_create_answer(body)
+    assert info.value.maybe_submitted is True  # so the engine does not send it again
+
+
 def test_ace_create_answer_without_id_may_have_been_submitted() -> None:
     with pytest.raises(ProviderUnavailable) as info:
         acedatacloud.parse_create_answer({"success": True})

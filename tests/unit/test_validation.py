@@ -26,6 +26,52 @@ def test_empty_prompt_is_refused(text: str) -> None:
         validate_prompt(text)
 
 
+# One invisible character of each kind a prompt might be made of (see validate_prompt).
+INVISIBLE = [
+    "\u200b",  # zero-width space (Cf)
+    "\u200c\u200d",  # zero-width non-joiner and joiner
+    "\ufeff",  # byte-order mark
+    "\u2060\u2061\u2064",  # word joiner, invisible operators
+    "\u00ad",  # soft hyphen
+    "\u061c\u200e\u200f\u202a\u202e\u2066\u2069",  # bidi marks, embeddings and isolates
+    "\u180e",  # Mongolian vowel separator
+    "\U000e0001\U000e0020\U000e007f",  # tag characters
+    "\u00a0\u2007\u202f\u3000",  # no-break and ideographic spaces (Zs)
+    "\u2028\u2029",  # line and paragraph separators (Zl, Zp)
+    "\x00\x07\x1b\x7f\x85",  # control characters (Cc)
+    "\u115f\u1160\u3164\uffa0",  # Hangul fillers
+    "\u2800",  # braille pattern blank
+    "\u034f",  # combining grapheme joiner
+    "\ufe0f\ufe00\U000e0100",  # variation selectors
+    "\u17b4\u17b5",  # Khmer inherent vowels (default-ignorable)
+    "\U0001d173\U0001d17a",  # musical formatting characters
+]
+
+
+@pytest.mark.parametrize("text", INVISIBLE, ids=[repr(t) for t in INVISIBLE])
+def test_prompt_that_renders_as_nothing_is_refused_as_empty(text: str) -> None:
+    with pytest.raises(InvalidInput, match="empty"):
+        validate_prompt(text)
+    with pytest.raises(InvalidInput, match="empty"):
+        validate_prompt(f" {text} \n{text}\t")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a\u200bcat",  # visible text with an invisible character inside
+        "\U0001f469\u200d\U0001f680",  # an emoji sequence joined with ZWJ
+        "\u2764\ufe0f",  # an emoji with its presentation selector
+        "\uace0\uc591\uc774",  # Hangul syllables (not fillers)
+        "\u732b",  # a CJK ideograph
+        "e\u0301",  # a letter with a combining accent
+        "\u2801",  # a braille pattern with a dot
+    ],
+)
+def test_prompt_with_something_visible_is_kept_as_typed(text: str) -> None:
+    assert validate_prompt(text) == text
+
+
 def test_prompt_at_the_limit_is_accepted() -> None:
     text = "x" * MAX_PROMPT_LENGTH
     assert validate_prompt(text) == text

@@ -94,6 +94,10 @@ def parse_create_answer(body: Any) -> str:
             if task_id:
                 return task_id
     err = _error_in_body(body)
+    if isinstance(err, ProviderUnavailable):
+        # A server error (`api_error`, `timeout`) inside a 200 answer says the provider broke while handling
+        # the create, not that it refused it: a task may have started, and sending it again could pay twice.
+        err.maybe_submitted = True
     if err is not None:
         raise err
     # It answered 2xx, so a paid task may exist even though we cannot name it.
