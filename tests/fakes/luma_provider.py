@@ -1,14 +1,45 @@
-"""A fake Luma provider for tests: a real aiohttp server on 127.0.0.1 that speaks both AceDataCloud's and
-UmamiAI's wire formats as /work/shared/luma-apis.md describes them, with tasks that advance over time (or
-by hand), callbacks, fault injection, request counting and awaitable conditions instead of fixed sleeps.
+"""A fake Luma provider for tests: a real aiohttp server on 127.0.0.1 that speaks four wire formats
+(AceDataCloud, UmamiAI, Luma's Agents API and Luma's Dream Machine API) as /work/shared/luma-apis.md and the
+official SDKs (`acedatacloud`, `luma-agents`, `lumaai`; see tests/contract) describe them, with tasks that
+advance over time (or by hand), callbacks, fault injection, request counting and awaitable conditions
+instead of fixed sleeps. One server holds every API, each under its own path prefix; `url_for(provider)`
+gives a client its base URL ("acedatacloud", "umami", "luma", "dream-machine").
 
-Paths: AceDataCloud at `base_url` (`POST /luma/videos`, `POST /luma/tasks`); UmamiAI at `umami_base_url`
-(`base_url + "/v1"`: `POST /luma-ai/generations`, `POST /luma-ai/generations/{id}/extend`,
-`GET /luma-ai/generation?ids[0]=..`). Result videos are served from `GET /cdn/luma/<task_id>.mp4|.jpg`.
+Paths:
+* AceDataCloud at `base_url` (the server root): `POST /luma/videos`, `POST /luma/tasks`.
+* UmamiAI at `umami_base_url` (`/v1`): `POST /luma-ai/generations`, `POST /luma-ai/generations/{id}/extend`,
+  `GET /luma-ai/generation?ids[0]=..`.
+* Luma Agents API at `agents_base_url` (`/agents/v1`): `POST /generations` (201, model ray-3.2, type video),
+  `GET /generations/{id}`. Every answer carries `X-Request-Id` (the client's, echoed, else a new one) and
+  `X-API-Version`; a successful create carries `X-RateLimit-Limit`. Errors are FastAPI bodies: schema errors
+  (missing prompt, a value outside the SDK's enums, such as aspect ratio 9:21) answer 422 with a *list*
+  `detail`; every other refusal has a string `detail`: 400 (a valid enum the model refuses, e.g. aspect 3:2 or
+  model uni-1), 401, 402 (`set_balance_exhausted`), 404 (unknown generation, or a frame's generation_id that
+  is unknown or made with another token), 413 (a frame URL containing "too-large"), 422 (loop with 10s,
+  end_frame or hdr; an ImageRef without exactly one of url/data/file_id/generation_id; a frame generation not
+  completed) and 429 with `Retry-After` ("Rate limit exceeded": `rate_limit_per_minute`; "Too many concurrent
+  jobs": `concurrency_limit`). GETs are never rate limited. States queued → processing → completed | failed;
+  a completed generation's `output` is `[{"type": "video", "url": <presigned>}]`, signed afresh on every GET
+  and served from `/agents-cdn/<id>.mp4?X-Amz-...`, which answers 403 AccessDenied "Request has expired"
+  once `presigned_ttl` seconds have passed (`advance_clock` moves the fake's clock instead of sleeping).
+  Failures carry `failure_code` (content_moderated, generation_failed, ...) and `failure_reason`.
+* Dream Machine API at `dream_machine_base_url` (`/dream-machine/v1`): `POST /generations` and
+  `POST /generations/video` (where `lumaai` 1.21 posts; both 201), `GET /generations/{id}`, `GET /credits`
+  (`{"credit_balance": credit_balance}`, 0 when exhausted), `GET /ping`. Refusals are 400 with Luma's own
+  words in `{"detail": ...}` ("Prompt is required", "Loop is not supported for end frame", ...), 401, 402
+  (balance used up), 404 and 429 (no Retry-After: none is documented). States queued → dreaming →
+  completed | failed; `assets` is null until completed, then `{video, image, progress_video}` served from
+  `/cdn/dream-machine/<id>.mp4|.jpg` (permanent). With `callback_url` the Generation object is POSTed on
+  every change (dreaming, completed, failed); a non-200 answer is retried `dm_callback_retries` (3) times
+  `dm_callback_retry_delay` (0.1 s) apart, each try timing out after `dm_callback_timeout` (5 s).
+* AceDataCloud/UmamiAI result videos are served from `GET /cdn/luma/<task_id>.mp4|.jpg`.
 
-Prompt markers: "[moderate]" is refused at create with AceDataCloud's 403 `forbidden`; UmamiAI has no
-documented create-time moderation answer, so there the generation fails later with a moderation reason (as
-the Luma web app does). "[fail]" makes the task fail when it would have finished.
+Prompt markers: "[moderate]" is refused at create with AceDataCloud's 403 `forbidden`; the other APIs have
+no documented create-time moderation answer, so there the generation fails later (UmamiAI and Dream Machine
+with a moderation `failure_reason`, the Agents API with `failure_code` content_moderated). "[fail]" makes the
+task fail when it would have finished (Agents: `generation_failed`). `fail(id, reason, code=...)` fails a task
+with any reason and (Agents) any failure_code. A frame or keyframe reference to an earlier generation must
+name a completed one made with the same token (tasks remember the token they were made with).
 """
 
 from __future__ import annotations
@@ -18,21 +49,75 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 
 ACE_API_ID = "94fc9028-5a9f-4875-aae4-38463bd30ac5"
 UMAMI_PREFIX = "/v1"
 MODERATE_MARKER = "[moderate]"
 FAIL_MARKER = "[fail]"
+AGENTS_PREFIX = "/agents/v1"
+AGENTS_CDN_PREFIX = "/agents-cdn/"
+DREAM_PREFIX = "/dream-machine/v1"
+DREAM_CDN_PREFIX = "/cdn/dream-machine/"
+TOO_LARGE_MARKER = "too-large"
 MODERATION_MESSAGE = "Sorry! Our AI moderators feel your prompt might be against our community standards."
 UMAMI_MODERATION_REASON = "Advanced prompt moderation failed"
 DEFAULT_FAILURE_REASON = "Generation failed"
+
+# Luma Agents API (luma-agents 0.5.0 types). The SDK's enums are what its server's schema accepts (a value
+# outside them is a 422 schema error); the narrower per-model sets are checked afterwards (400).
+AGENTS_MODEL = "ray-3.2"
+AGENTS_API_VERSION = "2026-07-01"  # the real value is not published; clients should only log it
+AGENTS_DEFAULT_RATE_LIMIT = 60  # what X-RateLimit-Limit says when the test sets no limit (plan-dependent)
+AGENTS_MODELS = ("uni-1", "uni-1-max", "ray-3.2")
+AGENTS_TYPES = ("image", "image_edit", "video", "video_edit", "video_reframe", "layering")
+AGENTS_SCHEMA_ASPECT_RATIOS = (
+    "3:1",
+    "2:1",
+    "21:9",
+    "16:9",
+    "4:3",
+    "3:2",
+    "1:1",
+    "3:4",
+    "2:3",
+    "9:16",
+    "1:2",
+    "1:3",
+)
+AGENTS_VIDEO_ASPECT_RATIOS = ("9:16", "3:4", "1:1", "4:3", "16:9", "21:9")
+AGENTS_RESOLUTIONS = ("360p", "540p", "720p", "1080p")
+AGENTS_DURATIONS = ("5s", "10s")
+AGENTS_IMAGE_REF_SOURCES = ("url", "data", "file_id", "generation_id")
+AGENTS_MAX_PROMPT = 6000
+AGENTS_FAILURE_REASONS = {
+    "content_moderated": "The request was blocked by content moderation.",
+    "generation_failed": "The generation failed. Please try again.",
+    "budget_exhausted": "The account budget is exhausted.",
+    "output_not_found": "The generated output could not be found.",
+    "image_too_large": "An input image is too large.",
+    "unsupported_format": "An input image has an unsupported format.",
+    "corrupt_input": "An input image could not be decoded.",
+    "invalid_request": "The request is invalid.",
+    "rate_limited": "The upstream provider is rate limiting requests.",
+}
+AGENTS_FAILURE_CODES = tuple(AGENTS_FAILURE_REASONS)
+
+# Dream Machine API (lumaai 1.21.0 types, docs' refusal wording).
+DREAM_MODELS = ("ray-2", "ray-flash-2")
+DREAM_ASPECT_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21")
+DREAM_RESOLUTIONS = ("540p", "720p", "1080p", "4k")
+DREAM_DURATIONS = ("5s", "9s")
+DREAM_MIN_PROMPT = 3
+DREAM_MAX_PROMPT = 5000
+DREAM_MODERATION_REASON = "Advanced prompt moderation failed"
 
 # Dimensions from AceDataCloud's examples (1360x752 for 16:9; 1552x656 with a start image); the rest scaled.
 _DIMENSIONS = {
@@ -52,8 +137,11 @@ FAKE_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 32 + b"\xff\xd9"
 _REASONS = {
     400: "Bad Request",
     401: "Unauthorized",
+    402: "Payment Required",
     403: "Forbidden",
     404: "Not Found",
+    413: "Request Entity Too Large",
+    422: "Unprocessable Entity",
     429: "Too Many Requests",
     500: "Internal Server Error",
     502: "Bad Gateway",
@@ -118,10 +206,11 @@ class RecordedRequest:
     path: str
     json: Any
     kind: str  # "create" | "poll" | "media" | "other"
-    provider: str  # "acedatacloud" | "umami" | "media"
+    provider: str  # "acedatacloud" | "umami" | "luma" | "dream-machine" | "media"
     at: float  # loop.time() when it arrived, for measuring the gaps a client leaves between tries
     query: dict[str, list[str]]
     authorization: str | None
+    headers: Mapping[str, str] = field(default_factory=dict)  # case-insensitive when recorded
 
 
 @dataclass
@@ -155,6 +244,11 @@ class FakeTask:
     thumbnail_url: str | None = None
     width: int = 1360
     height: int = 752
+    token: str | None = None  # the token that made it: frame references must come from the same one
+    user_id: str | None = None  # Agents API: the end user's id, as sent
+    model: str | None = None  # Agents / Dream Machine
+    signed_output: bool = False  # Agents API: output URLs are presigned afresh on every GET
+    charged: float = 0.0  # Dream Machine: credits taken at create, given back on failure
     done: asyncio.Event = field(default_factory=asyncio.Event)
     timer: asyncio.Task | None = None
 
@@ -174,6 +268,13 @@ class FakeLumaProvider:
     """See the module docstring. Timed mode (the default): a task is queued for `queue_time * time_scale`
     seconds, then running for `run_time * time_scale`, then completes (or fails, per the prompt markers).
     Manual mode (`manual=True`): tasks stay queued until a test calls `mark_running`, `finish` or `fail`.
+
+    Knobs for Luma's own APIs: `presigned_ttl` (seconds an Agents output URL works), `rate_limit_per_minute`
+    (creates per sliding minute and provider, Agents and Dream Machine; None: unlimited),
+    `concurrency_limit` (unfinished tasks; for Agents and Dream Machine counted per provider),
+    `concurrency_retry_after` (the Agents' Retry-After for "Too many concurrent jobs"), `credit_balance` and
+    `dm_generation_cost` (Dream Machine credits in USD cents, charged at create and refunded on failure), and
+    the Dream Machine callback policy `dm_callback_retries`, `dm_callback_retry_delay`, `dm_callback_timeout`.
     Typical use:
 
     async with FakeLumaProvider(token="t", manual=True) as fake:
@@ -195,6 +296,14 @@ class FakeLumaProvider:
         umami_create_list: bool = False,
         callback_repeats: int = 1,
         sync_timeout: float = 0.5,
+        presigned_ttl: float = 3600.0,
+        rate_limit_per_minute: int | None = None,
+        concurrency_retry_after: float = 1.0,
+        credit_balance: float = 1_000_000.0,
+        dm_generation_cost: float = 0.0,
+        dm_callback_retries: int = 3,
+        dm_callback_retry_delay: float = 0.1,
+        dm_callback_timeout: float = 5.0,
     ) -> None:
         self.token = token
         self.queue_time = queue_time
@@ -208,6 +317,20 @@ class FakeLumaProvider:
         self.callback_repeats = callback_repeats
         self.sync_timeout = sync_timeout
         self.balance_exhausted = False
+        self.presigned_ttl = presigned_ttl
+        self.rate_limit_per_minute = rate_limit_per_minute
+        self.concurrency_retry_after = concurrency_retry_after
+        self.credit_balance = credit_balance
+        self.dm_generation_cost = dm_generation_cost
+        self.dm_callback_retries = dm_callback_retries
+        self.dm_callback_retry_delay = dm_callback_retry_delay
+        self.dm_callback_timeout = dm_callback_timeout
+        # Added to time.time() wherever the fake judges time (presigned URL expiry, the per-minute window), so
+        # a test moves past an expiry with `advance_clock` instead of sleeping.
+        self.clock_offset = 0.0
+        self._create_times: dict[str, list[float]] = {}
+        self._signatures: dict[str, tuple[str, float]] = {}  # signature → (task id, expires at)
+        self._callback_locks: dict[str, asyncio.Lock] = {}
 
         self.tasks: dict[str, FakeTask] = {}
         self.requests: list[tuple[str, str, Any]] = []
@@ -266,8 +389,25 @@ class FakeLumaProvider:
     def umami_base_url(self) -> str:
         return self.base_url + UMAMI_PREFIX
 
+    @property
+    def agents_base_url(self) -> str:
+        """The Luma Agents API (`https://agents.lumalabs.ai/v1` in production)."""
+        return self.base_url + AGENTS_PREFIX
+
+    @property
+    def dream_machine_base_url(self) -> str:
+        """The Dream Machine API (`https://api.lumalabs.ai/dream-machine/v1` in production)."""
+        return self.base_url + DREAM_PREFIX
+
     def url_for(self, provider: str) -> str:
-        return self.umami_base_url if provider == "umami" else self.base_url
+        """Base URL of "acedatacloud", "umami", "luma" (Agents API) or "dream-machine"."""
+        if provider == "umami":
+            return self.umami_base_url
+        if provider == "luma":
+            return self.agents_base_url
+        if provider == "dream-machine":
+            return self.dream_machine_base_url
+        return self.base_url
 
     # ---- test controls ---------------------------------------------------------------------------------
 
@@ -276,6 +416,14 @@ class FakeLumaProvider:
 
     def set_balance_exhausted(self, exhausted: bool = True) -> None:
         self.balance_exhausted = exhausted
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the fake's clock forward: presigned URLs expire and the per-minute create window slides."""
+        self.clock_offset += seconds
+        self._poke()
+
+    def now(self) -> float:
+        return time.time() + self.clock_offset
 
     def inject(
         self,
@@ -310,44 +458,82 @@ class FakeLumaProvider:
     def task(self, task_id: str) -> FakeTask:
         return self.tasks[task_id]
 
-    def count(self, kind: str | None = None) -> int:
-        """Requests received of `kind` ("create", "poll", "media", "other"), or all of them."""
-        return sum(1 for r in self.request_log if kind is None or r.kind == kind)
+    def count(self, kind: str | None = None, provider: str | None = None) -> int:
+        """Requests received of `kind` ("create", "poll", "media", "other"), or all of them; optionally only
+        those of one `provider` ("acedatacloud", "umami", "luma", "dream-machine", "media")."""
+        return sum(
+            1
+            for r in self.request_log
+            if (kind is None or r.kind == kind) and (provider is None or r.provider == provider)
+        )
 
     @property
     def unfinished(self) -> int:
         return sum(1 for t in self.tasks.values() if not t.finished)
+
+    def unfinished_for(self, provider: str) -> int:
+        return sum(1 for t in self.tasks.values() if not t.finished and t.provider == provider)
 
     def mark_running(self, task_id: str) -> FakeTask:
         task = self.tasks[task_id]
         if task.started_at is None and not task.finished:
             task.started_at = time.time()
             self._poke()
+            if task.provider == "dream-machine":
+                self._dm_notify(task)
         return task
 
-    def finish(self, task_id: str, *, video_url: str | None = None) -> FakeTask:
-        """Complete a task now (whatever its prompt says) and send its callback."""
+    def finish(self, task_id: str, *, video_url: str | None = None, video_id: str | None = None) -> FakeTask:
+        """Complete a task now (whatever its prompt says) and send its callback. Agents API: without
+        `video_url` the output URL is presigned afresh on every GET; with it, that URL is answered as is.
+        `video_id` replaces the task's video id in its record (a provider that sends ids the bot cannot use)."""
         task = self._finishing(task_id)
+        if video_id is not None:
+            task.video_id = video_id
         task.outcome = "completed"
-        task.video_url = video_url or f"{self.base_url}/cdn/luma/{task.id}.mp4"
-        task.thumbnail_url = f"{self.base_url}/cdn/luma/{task.id}.jpg"
+        if task.provider == "luma":
+            task.signed_output = video_url is None
+            task.video_url = video_url or f"{self.base_url}{AGENTS_CDN_PREFIX}{task.id}.mp4"
+            task.thumbnail_url = None  # the Agents API returns no thumbnail
+        elif task.provider == "dream-machine":
+            task.video_url = video_url or f"{self.base_url}{DREAM_CDN_PREFIX}{task.id}.mp4"
+            task.thumbnail_url = f"{self.base_url}{DREAM_CDN_PREFIX}{task.id}.jpg"
+        else:
+            task.video_url = video_url or f"{self.base_url}/cdn/luma/{task.id}.mp4"
+            task.thumbnail_url = f"{self.base_url}/cdn/luma/{task.id}.jpg"
         self._finished(task)
         return task
 
     def fail(
         self,
         task_id: str,
-        reason: str = DEFAULT_FAILURE_REASON,
+        reason: str | None = None,
         *,
         moderated: bool = False,
         code: str | None = None,
     ) -> FakeTask:
-        """Fail a task now and send its callback. A moderated failure carries AceDataCloud's `forbidden`."""
+        """Fail a task now and send its callback. AceDataCloud: a moderated failure carries `forbidden`.
+        Agents API: `code` is the `failure_code` (default content_moderated when `moderated`, else
+        generation_failed), and `reason` defaults to a sentence for that code."""
         task = self._finishing(task_id)
         task.outcome = "failed"
-        task.failure_reason = reason
-        task.moderated = moderated
-        task.failure_code = code or ("forbidden" if moderated else "api_error")
+        if task.provider == "luma":
+            task.failure_code = code or ("content_moderated" if moderated else "generation_failed")
+            task.moderated = moderated or task.failure_code == "content_moderated"
+            task.failure_reason = reason or AGENTS_FAILURE_REASONS.get(
+                task.failure_code, DEFAULT_FAILURE_REASON
+            )
+        elif task.provider == "dream-machine":
+            task.moderated = moderated
+            task.failure_code = code
+            task.failure_reason = reason or (DREAM_MODERATION_REASON if moderated else DEFAULT_FAILURE_REASON)
+            if task.charged:  # failed generations are refunded (§2)
+                self.credit_balance += task.charged
+                task.charged = 0.0
+        else:
+            task.failure_reason = reason or DEFAULT_FAILURE_REASON
+            task.moderated = moderated
+            task.failure_code = code or ("forbidden" if moderated else "api_error")
         self._finished(task)
         return task
 
@@ -366,6 +552,12 @@ class FakeLumaProvider:
     async def wait_for_callbacks(self, n: int, within: float = 5.0) -> None:
         """Until at least `n` callback POSTs have been attempted (see `callbacks` for their outcome)."""
         await self.wait_until(lambda: len(self.callbacks) >= n, within)
+
+    async def drain_callbacks(self, within: float = 10.0) -> None:
+        """Until every callback delivery under way has ended: delivered, or given up after its retries."""
+        async with asyncio.timeout(within):
+            while self._background:
+                await asyncio.gather(*list(self._background), return_exceptions=True)
 
     async def wait_for_state(self, task_id: str, state: str, within: float = 5.0) -> None:
         """Until the task is in `state`: "queued" | "running" | "completed" | "failed"."""
@@ -395,6 +587,8 @@ class FakeLumaProvider:
         self._poke()
         if task.callback_url and task.provider == "acedatacloud":
             self._spawn(self._send_callback(task))
+        if task.provider == "dream-machine":
+            self._dm_notify(task)
 
     def _spawn(self, coro: Any) -> None:
         bg = asyncio.create_task(coro)
@@ -418,6 +612,8 @@ class FakeLumaProvider:
             self.fail(task.id)
         elif task.provider == "umami" and MODERATE_MARKER in task.prompt:
             self.fail(task.id, UMAMI_MODERATION_REASON, moderated=True)
+        elif task.provider in ("luma", "dream-machine") and MODERATE_MARKER in task.prompt:
+            self.fail(task.id, moderated=True)
         else:
             self.finish(task.id)
 
@@ -447,6 +643,7 @@ class FakeLumaProvider:
         callback_url: str | None,
         start_image: bool,
         extends: FakeTask | None = None,
+        **extra: Any,
     ) -> FakeTask:
         task_id = str(uuid.uuid4())
         width, height = _START_IMAGE_DIMENSIONS if start_image else _DIMENSIONS.get(aspect_ratio, (1360, 752))
@@ -467,6 +664,8 @@ class FakeLumaProvider:
             extends=extends.id if extends else None,
             width=width,
             height=height,
+            token=self.token,
+            **extra,
         )
         self.tasks[task_id] = task
         self.max_concurrent_running = max(self.max_concurrent_running, self.unfinished)
@@ -509,10 +708,22 @@ class FakeLumaProvider:
                 at=asyncio.get_running_loop().time(),
                 query={k: request.query.getall(k) for k in request.query},
                 authorization=request.headers.get("Authorization"),
+                headers=CIMultiDict(request.headers),
             )
         )
         self._poke()
+        response = await self._answer(request, provider, kind, path, body, invalid_json)
+        if provider == "luma":
+            # Tracing headers on every Agents answer, errors and injected faults included.
+            response.headers["X-Request-Id"] = (
+                request.headers.get("X-Request-Id") or f"req_{uuid.uuid4().hex}"
+            )
+            response.headers["X-API-Version"] = AGENTS_API_VERSION
+        return response
 
+    async def _answer(
+        self, request: web.Request, provider: str, kind: str, path: str, body: Any, invalid_json: bool
+    ) -> web.StreamResponse:
         fault = next((f for f in self.faults if f.matches(path, kind)), None)
         if fault is not None:
             if fault.times is not None:
@@ -550,6 +761,8 @@ class FakeLumaProvider:
         return web.json_response(body, status=fault.status, headers=headers)
 
     def _default_error_body(self, provider: str, status: int) -> dict[str, Any]:
+        if provider in ("luma", "dream-machine"):
+            return {"detail": _REASONS.get(status, "Error")}
         if provider == "umami":
             return umami_error_body(status, _UMAMI_DEFAULTS.get(status, _REASONS.get(status, "Error")))
         code, message = _ACE_DEFAULTS.get(status, ("api_error", "Error."))
@@ -558,6 +771,8 @@ class FakeLumaProvider:
     def _error(
         self, provider: str, status: int, code: str | None = None, message: str | None = None
     ) -> web.Response:
+        if provider in ("luma", "dream-machine"):
+            return _detail(status, message or _REASONS.get(status, "Error"))
         if provider == "umami":
             body = umami_error_body(
                 status, message or _UMAMI_DEFAULTS.get(status, _REASONS.get(status, "Error"))
@@ -575,7 +790,13 @@ class FakeLumaProvider:
         self, request: web.Request, provider: str, kind: str, body: Any, invalid_json: bool
     ) -> web.StreamResponse:
         if provider == "media":
+            if request.path.startswith(AGENTS_CDN_PREFIX):
+                return self._agents_media(request)
             return self._media(request.path)
+        if provider == "luma":
+            return self._agents(request, body, invalid_json)
+        if provider == "dream-machine":
+            return self._dream(request, body, invalid_json)
         route = (request.method, _route(request.path))
         known = {
             ("POST", "ace-videos"),
@@ -802,6 +1023,407 @@ class FakeLumaProvider:
             obj["failure_reason"] = task.failure_reason
         return obj
 
+    # Luma's own APIs: shared ----------------------------------------------------------------------------------
+
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {self.token}"
+
+    def _rate_limited(self, provider: str) -> float | None:
+        """Counts this create in `provider`'s sliding minute; the seconds until a slot frees if it is over."""
+        if self.rate_limit_per_minute is None:
+            return None
+        now = self.now()
+        window = [t for t in self._create_times.get(provider, []) if t > now - 60.0]
+        self._create_times[provider] = window
+        if len(window) >= self.rate_limit_per_minute:
+            return max(1.0, float(int(window[0] + 60.0 - now + 0.999)))
+        window.append(now)
+        return None
+
+    def _frame_source(self, provider: str, generation_id: Any) -> FakeTask | None:
+        """An earlier generation a frame may reference: this API's, and made with the caller's token."""
+        task = self.tasks.get(generation_id) if isinstance(generation_id, str) else None
+        if task is None or task.provider != provider or task.token != self.token:
+            return None
+        return task
+
+    # Luma Agents API ------------------------------------------------------------------------------------------
+
+    def _agents(self, request: web.Request, body: Any, invalid_json: bool) -> web.Response:
+        route, generation_id = _luma_route(request.path)
+        methods = {"agents-generations": "POST", "agents-generation": "GET"}
+        if route not in methods:
+            return _detail(404, "Not Found")
+        if request.method != methods[route]:
+            return _detail(405, "Method Not Allowed")
+        if not self._authorized(request):
+            return _detail(401, "Invalid API key")
+        if route == "agents-generation":
+            task = self.tasks.get(generation_id or "")
+            if task is None or task.provider != "luma":
+                return _detail(404, "Generation not found")
+            return web.json_response(self._agents_object(task))
+        if invalid_json or not isinstance(body, dict):
+            return _detail(422, [_schema_error("json_invalid", [], "JSON decode error", None)])
+        wait = self._rate_limited("luma")
+        if wait is not None:
+            return _detail(429, "Rate limit exceeded", {"Retry-After": _seconds(wait)})
+        refusal = self._agents_validate(body)
+        if refusal is not None:
+            return refusal
+        video = body.get("video") or {}
+        sources = [(video.get(frame) or {}).get("generation_id") for frame in ("start_frame", "end_frame")]
+        extends = next((self.tasks[g] for g in sources if g), None)
+        if self.balance_exhausted:
+            return _detail(402, "Insufficient balance")
+        if self.concurrency_limit is not None and self.unfinished_for("luma") >= self.concurrency_limit:
+            return _detail(
+                429, "Too many concurrent jobs", {"Retry-After": _seconds(self.concurrency_retry_after)}
+            )
+        task = self._new_task(
+            "luma",
+            "extend" if extends else "generate",
+            dict(body),
+            body["prompt"],
+            body.get("aspect_ratio") or "16:9",
+            None,
+            bool(video.get("start_frame")),
+            extends=extends,
+            user_id=body.get("user_id"),
+            model=AGENTS_MODEL,
+        )
+        limit = self.rate_limit_per_minute or AGENTS_DEFAULT_RATE_LIMIT
+        return web.json_response(
+            self._agents_object(task), status=201, headers={"X-RateLimit-Limit": str(limit)}
+        )
+
+    def _agents_validate(self, body: dict[str, Any]) -> web.Response | None:
+        """The create checks in the order a FastAPI server makes them: schema (422, a list), then the model's
+        own rules (400), then combinations and media (422 / 413 / 404), all with a `detail`."""
+        errors: list[dict[str, Any]] = []
+        prompt = body.get("prompt")
+        if "prompt" not in body:
+            errors.append(_schema_error("missing", ["prompt"], "Field required", body))
+        elif not isinstance(prompt, str):
+            errors.append(_schema_error("string_type", ["prompt"], "Input should be a valid string", prompt))
+        elif not prompt.strip():
+            errors.append(
+                _schema_error(
+                    "string_too_short",
+                    ["prompt"],
+                    "String should have at least 1 character",
+                    prompt,
+                    {"min_length": 1},
+                )
+            )
+        elif len(prompt) > AGENTS_MAX_PROMPT:
+            errors.append(
+                _schema_error(
+                    "string_too_long",
+                    ["prompt"],
+                    f"String should have at most {AGENTS_MAX_PROMPT} characters",
+                    prompt,
+                    {"max_length": AGENTS_MAX_PROMPT},
+                )
+            )
+        for name, allowed in (
+            ("model", AGENTS_MODELS),
+            ("type", AGENTS_TYPES),
+            ("aspect_ratio", AGENTS_SCHEMA_ASPECT_RATIOS),
+        ):
+            value = body.get(name)
+            if value is not None and value not in allowed:
+                errors.append(_literal_error([name], value, allowed))
+        video = body.get("video")
+        if video is not None and not isinstance(video, dict):
+            errors.append(_schema_error("dict_type", ["video"], "Input should be a valid dictionary", video))
+            video = None
+        video = video or {}
+        for name, allowed in (("resolution", AGENTS_RESOLUTIONS), ("duration", AGENTS_DURATIONS)):
+            value = video.get(name)
+            if value is not None and value not in allowed:
+                errors.append(_literal_error(["video", name], value, allowed))
+        if errors:
+            return _detail(422, errors)
+
+        model = body.get("model") or "uni-1"  # the API's default model makes images
+        kind = body.get("type") or "image"
+        if model != AGENTS_MODEL:
+            return _detail(400, f"Model '{model}' does not support type '{kind}'; use model '{AGENTS_MODEL}'")
+        if kind != "video":
+            return _detail(400, f"Type '{kind}' is not supported by this API client (expected 'video')")
+        aspect = body.get("aspect_ratio")
+        if aspect is not None and aspect not in AGENTS_VIDEO_ASPECT_RATIOS:
+            return _detail(
+                400,
+                f"aspect_ratio '{aspect}' is not supported for {AGENTS_MODEL} video; "
+                f"use one of {', '.join(AGENTS_VIDEO_ASPECT_RATIOS)}",
+            )
+
+        keyframes = video.get("keyframes")
+        if video.get("loop"):
+            if video.get("duration") == "10s":
+                return _detail(422, "loop is not supported with duration 10s")
+            if video.get("end_frame"):
+                return _detail(422, "loop is not supported with end_frame")
+            if video.get("hdr"):
+                return _detail(422, "loop is not supported with hdr")
+        if keyframes:
+            if video.get("start_frame") or video.get("end_frame") or video.get("loop"):
+                return _detail(422, "keyframes cannot be combined with start_frame, end_frame or loop")
+            if len(list(keyframes)) != len(list(video.get("keyframe_indexes") or [])):
+                return _detail(422, "keyframe_indexes must match keyframes in length")
+        refs = [
+            (f"video.{f}", video.get(f)) for f in ("start_frame", "end_frame") if video.get(f) is not None
+        ]
+        refs += [(f"video.keyframes[{i}]", ref) for i, ref in enumerate(keyframes or [])]
+        for where, ref in refs:
+            refusal = self._agents_image_ref(where, ref)
+            if refusal is not None:
+                return refusal
+        return None
+
+    def _agents_image_ref(self, where: str, ref: Any) -> web.Response | None:
+        if not isinstance(ref, dict):
+            return _detail(422, f"{where} must be an object")
+        given = [k for k in AGENTS_IMAGE_REF_SOURCES if ref.get(k)]
+        if len(given) != 1:
+            return _detail(
+                422,
+                f"{where} must hold exactly one of url, data, file_id or generation_id (got {len(given)})",
+            )
+        if given == ["data"] and not ref.get("media_type"):
+            return _detail(422, f"{where}.media_type is required with data")
+        if given == ["url"]:
+            url = ref["url"]
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                return _detail(422, f"{where}.url must be a public http(s) URL")
+            if TOO_LARGE_MARKER in url:
+                return _detail(413, f"{where}: media too large")
+        if given == ["generation_id"]:
+            source = self._frame_source("luma", ref["generation_id"])
+            if source is None:
+                return _detail(404, f"{where}.generation_id: generation not found")
+            if source.outcome != "completed":
+                return _detail(422, f"{where}.generation_id: generation is not completed")
+        return None
+
+    def _agents_object(self, task: FakeTask) -> dict[str, Any]:
+        state = {"running": "processing"}.get(task.state, task.state)
+        output: list[dict[str, Any]] = []
+        if task.outcome == "completed":
+            output = [{"type": "video", "url": self._presign(task) if task.signed_output else task.video_url}]
+        return {
+            "id": task.id,
+            "created_at": _iso(task.created_at),
+            "model": task.model or AGENTS_MODEL,
+            "state": state,
+            "type": "video",
+            "failure_code": task.failure_code if task.outcome == "failed" else None,
+            "failure_reason": task.failure_reason if task.outcome == "failed" else None,
+            "output": output,
+        }
+
+    def _presign(self, task: FakeTask) -> str:
+        """A fresh S3-style presigned URL for the task's video, good for `presigned_ttl` seconds."""
+        now = self.now()
+        signature = secrets.token_hex(32)
+        self._signatures[signature] = (task.id, now + self.presigned_ttl)
+        stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
+        expires = max(1, round(self.presigned_ttl))
+        return (
+            f"{self.base_url}{AGENTS_CDN_PREFIX}{task.id}.mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+            f"&X-Amz-Credential=FAKEACCESSKEY%2F{stamp[:8]}%2Fus-east-1%2Fs3%2Faws4_request"
+            f"&X-Amz-Date={stamp}&X-Amz-Expires={expires}&X-Amz-SignedHeaders=host&X-Amz-Signature={signature}"
+        )
+
+    def _agents_media(self, request: web.Request) -> web.Response:
+        task_id = request.path[len(AGENTS_CDN_PREFIX) :].removesuffix(".mp4")
+        signed = self._signatures.get(request.query.get("X-Amz-Signature", ""))
+        if signed is None or signed[0] != task_id:
+            return _s3_error(
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )
+        if self.now() > signed[1]:
+            expired = datetime.fromtimestamp(signed[1], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            server = datetime.fromtimestamp(self.now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return _s3_error(
+                "AccessDenied",
+                "Request has expired",
+                f"<X-Amz-Expires>{request.query.get('X-Amz-Expires', '')}</X-Amz-Expires>"
+                f"<Expires>{expired}</Expires><ServerTime>{server}</ServerTime>",
+            )
+        task = self.tasks.get(task_id)
+        if task is None or task.outcome != "completed":
+            return _s3_error("NoSuchKey", "The specified key does not exist.", status=404)
+        return web.Response(body=FAKE_MP4, content_type="video/mp4")
+
+    # Dream Machine API ----------------------------------------------------------------------------------------
+
+    def _dream(self, request: web.Request, body: Any, invalid_json: bool) -> web.Response:
+        route, generation_id = _luma_route(request.path)
+        methods = {
+            "dm-generations": "POST",
+            "dm-generations-video": "POST",
+            "dm-generation": "GET",
+            "dm-credits": "GET",
+            "dm-ping": "GET",
+        }
+        if route not in methods:
+            return _detail(404, "Not Found")
+        if request.method != methods[route]:
+            return _detail(405, "Method Not Allowed")
+        if route == "dm-ping":
+            return web.json_response({"message": "pong"})
+        if not self._authorized(request):
+            return _detail(401, "Invalid API key")
+        if route == "dm-credits":
+            return web.json_response({"credit_balance": 0 if self.balance_exhausted else self.credit_balance})
+        if route == "dm-generation":
+            task = self.tasks.get(generation_id or "")
+            if task is None or task.provider != "dream-machine":
+                return _detail(404, "Generation not found")
+            return web.json_response(self._dream_object(task))
+        if invalid_json or not isinstance(body, dict):
+            return _detail(400, "Invalid JSON body")
+        if self._rate_limited("dream-machine") is not None:
+            return _detail(429, "Too many requests")
+        refusal = self._dream_validate(body)
+        if refusal is not None:
+            return refusal
+        if self.balance_exhausted or self.credit_balance < self.dm_generation_cost:
+            return _detail(402, "Insufficient credits")
+        if (
+            self.concurrency_limit is not None
+            and self.unfinished_for("dream-machine") >= self.concurrency_limit
+        ):
+            return _detail(429, "Too many concurrent generations")
+        keyframes = body.get("keyframes") or {}
+        refs = [keyframes.get(f) for f in ("frame0", "frame1")]
+        extends = next((self.tasks[r["id"]] for r in refs if r and r.get("type") == "generation"), None)
+        request_echo = {"generation_type": "video", **body}
+        self.credit_balance -= self.dm_generation_cost
+        frame0 = keyframes.get("frame0") or {}
+        task = self._new_task(
+            "dream-machine",
+            "extend" if extends else "generate",
+            request_echo,
+            body["prompt"],
+            body.get("aspect_ratio") or "16:9",
+            body.get("callback_url"),
+            frame0.get("type") == "image",
+            extends=extends,
+            model=body["model"],
+            charged=self.dm_generation_cost,
+        )
+        return web.json_response(self._dream_object(task), status=201)
+
+    def _dream_validate(self, body: dict[str, Any]) -> web.Response | None:
+        """Luma's pre-submission refusals (docs "Errors"), each a 400 with its sentence as `detail`."""
+        if body.get("generation_type", "video") != "video":
+            return _detail(400, "Unknown request type")
+        model = body.get("model")
+        if model is None:
+            return _detail(400, "Model is required")
+        if model not in DREAM_MODELS:
+            return _detail(400, f"Invalid model '{model}', expected one of {', '.join(DREAM_MODELS)}")
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            return _detail(400, "Prompt is required")
+        if len(prompt.strip()) < DREAM_MIN_PROMPT:
+            return _detail(400, f"Prompt is too short, minimum length is {DREAM_MIN_PROMPT} characters")
+        if len(prompt) > DREAM_MAX_PROMPT:
+            return _detail(400, f"Prompt is too long, maximum length is {DREAM_MAX_PROMPT} characters")
+        for name, allowed in (
+            ("aspect_ratio", DREAM_ASPECT_RATIOS),
+            ("resolution", DREAM_RESOLUTIONS),
+            ("duration", DREAM_DURATIONS),
+        ):
+            value = body.get(name)
+            if value is not None and value not in allowed:
+                return _detail(400, f"Invalid {name} '{value}', expected one of {', '.join(allowed)}")
+        keyframes = body.get("keyframes")
+        if keyframes is None:
+            return None
+        if not isinstance(keyframes, dict) or not (keyframes.get("frame0") or keyframes.get("frame1")):
+            return _detail(400, "No keyframes provided")
+        frame0, frame1 = keyframes.get("frame0"), keyframes.get("frame1")
+        for frame in (frame0, frame1):
+            if frame is None:
+                continue
+            if not isinstance(frame, dict) or frame.get("type") not in ("image", "generation"):
+                return _detail(400, "Unknown keyframe type")
+            if frame["type"] == "image":
+                url = frame.get("url")
+                if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                    return _detail(400, "Keyframe image url is required")
+            else:
+                source = self._frame_source("dream-machine", frame.get("id"))
+                if source is None:
+                    return _detail(400, f"Generation {frame.get('id')} not found")
+                if source.outcome != "completed":
+                    return _detail(400, f"Generation {source.id} is not completed")
+        if body.get("loop"):
+            generations = [f is not None and f.get("type") == "generation" for f in (frame0, frame1)]
+            if frame0 is not None and frame1 is not None:
+                what = "interpolate" if all(generations) else "keyframes"
+                return _detail(400, f"Loop is not supported for {what}")
+            if frame1 is not None:
+                return _detail(
+                    400,
+                    "Loop is not supported for extend reverse"
+                    if generations[1]
+                    else "Loop is not supported for end frame",
+                )
+        return None
+
+    def _dream_object(self, task: FakeTask) -> dict[str, Any]:
+        assets = None
+        if task.outcome == "completed":
+            assets = {"video": task.video_url, "image": task.thumbnail_url, "progress_video": None}
+        return {
+            "id": task.id,
+            "generation_type": "video",
+            "state": {"running": "dreaming"}.get(task.state, task.state),
+            "failure_reason": task.failure_reason if task.outcome == "failed" else None,
+            "created_at": _iso(task.created_at),
+            "model": task.model,
+            "assets": assets,
+            "request": task.request,
+        }
+
+    def _dm_notify(self, task: FakeTask) -> None:
+        """Queue a callback with the generation as it is now; a task's callbacks go out in order."""
+        if task.callback_url:
+            self._spawn(self._dm_callback(task, self._dream_object(task)))
+
+    async def _dm_callback(self, task: FakeTask, body: dict[str, Any]) -> None:
+        assert self._session is not None and task.callback_url
+        lock = self._callback_locks.setdefault(task.id, asyncio.Lock())
+        async with lock:
+            for attempt in range(1 + max(self.dm_callback_retries, 0)):
+                if attempt:
+                    await self._pause(self.dm_callback_retry_delay)
+                    if self._closing.is_set():
+                        return
+                status: int | None = None
+                error: str | None = None
+                try:
+                    async with self._session.post(
+                        task.callback_url,
+                        json=body,
+                        timeout=aiohttp.ClientTimeout(total=self.dm_callback_timeout),
+                    ) as resp:
+                        status = resp.status
+                        await resp.read()
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                self.callbacks.append(CallbackRecord(task.callback_url, body, status, error))
+                self._poke()
+                if status == 200:
+                    return
+
     # Media -------------------------------------------------------------------------------------------------
 
     def _media(self, path: str) -> web.Response:
@@ -831,10 +1453,37 @@ def _route(path: str) -> str:
     return "unknown"
 
 
+def _luma_route(path: str) -> tuple[str, str | None]:
+    """Agents / Dream Machine path → (route, generation id or None)."""
+    for prefix, name in ((AGENTS_PREFIX, "agents"), (DREAM_PREFIX, "dm")):
+        if not path.startswith(prefix + "/"):
+            continue
+        rest = path[len(prefix) :].rstrip("/")
+        if rest == "/generations":
+            return f"{name}-generations", None
+        if name == "dm" and rest == "/generations/video":
+            return "dm-generations-video", None
+        if name == "dm" and rest in ("/credits", "/ping"):
+            return f"dm-{rest[1:]}", None
+        parts = rest.split("/")
+        if len(parts) == 3 and parts[1] == "generations" and parts[2]:
+            return f"{name}-generation", parts[2]
+        return f"{name}-unknown", None
+    return "unknown", None
+
+
 def _classify(method: str, path: str) -> tuple[str, str]:
     """(provider, kind) of a request, for counting and for choosing the error envelope."""
-    if path.startswith("/cdn/"):
+    if path.startswith("/cdn/") or path.startswith(AGENTS_CDN_PREFIX):
         return "media", "media"
+    if path.startswith(AGENTS_PREFIX + "/") or path.startswith(DREAM_PREFIX + "/"):
+        provider = "luma" if path.startswith(AGENTS_PREFIX + "/") else "dream-machine"
+        route, _ = _luma_route(path)
+        if method == "POST" and route in ("agents-generations", "dm-generations", "dm-generations-video"):
+            return provider, "create"
+        if method == "GET" and route in ("agents-generation", "dm-generation"):
+            return provider, "poll"
+        return provider, "other"
     provider = "umami" if path.startswith(UMAMI_PREFIX + "/") else "acedatacloud"
     route = _route(path)
     if method == "POST" and route in ("ace-videos", "umami-create", "umami-extend"):
@@ -842,3 +1491,41 @@ def _classify(method: str, path: str) -> tuple[str, str]:
     if (method, route) in (("POST", "ace-tasks"), ("GET", "umami-list")):
         return provider, "poll"
     return provider, "other"
+
+
+def _detail(status: int, detail: Any, headers: dict[str, str] | None = None) -> web.Response:
+    """FastAPI's error body, as both of Luma's own APIs answer."""
+    return web.json_response({"detail": detail}, status=status, headers=headers)
+
+
+def _schema_error(kind: str, loc: list[Any], msg: str, value: Any, ctx: dict[str, Any] | None = None) -> dict:
+    """One item of a FastAPI/pydantic v2 validation `detail` list."""
+    item: dict[str, Any] = {"type": kind, "loc": ["body", *loc], "msg": msg, "input": value}
+    if ctx:
+        item["ctx"] = ctx
+    return item
+
+
+def _literal_error(loc: list[Any], value: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
+    expected = ", ".join(f"'{a}'" for a in allowed[:-1]) + f" or '{allowed[-1]}'"
+    return _schema_error("literal_error", loc, f"Input should be {expected}", value, {"expected": expected})
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _seconds(value: float) -> str:
+    """A Retry-After value: whole seconds when whole, else as given (the SDKs parse floats)."""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _s3_error(code: str, message: str, extra: str = "", status: int = 403) -> web.Response:
+    """The XML error body S3 answers a presigned URL with."""
+    request_id = secrets.token_hex(8).upper()
+    text = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{message}</Message>{extra}"
+        f"<RequestId>{request_id}</RequestId><HostId>{secrets.token_urlsafe(24)}</HostId></Error>"
+    )
+    return web.Response(status=status, text=text, content_type="application/xml")
