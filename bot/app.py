@@ -19,7 +19,6 @@ from discord.ext import commands
 from bot.discord_ui.buttons import DYNAMIC_ITEMS
 from bot.discord_ui.delivery import DiscordDelivery
 from bot.discord_ui.errors import on_app_command_error
-from bot.discord_ui.flow import Placements
 from bot.discord_ui.permissions import invite_url
 from bot.discord_ui.sync import SyncState, state_dir_for, sync_commands
 from bot.jobs.callbacks import database_healthy, start_callback_server
@@ -74,7 +73,6 @@ class _LumaBotBase:
         self.settings = settings
         self.engine = engine
         self.quotas = quotas
-        self.placements = Placements()
         self.delivery = DiscordDelivery(self)  # type: ignore[arg-type]
         self.sync_state = sync_state or SyncState(state_dir_for(settings.database_url))
         self.shutting_down = False

@@ -8,9 +8,7 @@ bot, the result goes to the request's channel, then to the member's DMs.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -18,10 +16,10 @@ import discord
 from bot.discord_ui import texts
 from bot.discord_ui.buttons import custom_ids, result_view, retry_view
 from bot.discord_ui.embeds import can_retry, failure_embed, result_embed, status_embed
-from bot.discord_ui.flow import PLACEMENT_WAIT, message_link
-from bot.jobs.ports import JobEvent
+from bot.discord_ui.flow import message_link
+from bot.jobs.ports import Delivery, Destination, JobEvent, JobView
 from bot.store import jobs as store
-from bot.store.models import FailureKind, Job, JobState
+from bot.store.models import FailureKind, JobState
 
 if TYPE_CHECKING:
     from bot.app import LumaBot
@@ -38,9 +36,6 @@ REFUSED_STATUSES = frozenset({400, 403, 404})
 # After this many attempts that all ended in such refusals, the job is given up as undeliverable rather than
 # retried forever (the engine's backoff reaches its 5-minute cap long before).
 MAX_REFUSED_ATTEMPTS = 12
-# With shards, the process that received a request posts its status message and thread while any process may
-# update or deliver the job: it looks this often for them in the job's row (for up to PLACEMENT_WAIT).
-PLACEMENT_POLL = 0.1
 
 
 class DeliveryFailed(Exception):
@@ -55,29 +50,27 @@ class DiscordDelivery:
     def __init__(self, bot: LumaBot) -> None:
         self.bot = bot
         self._balance_reported = False
-        # Where each just-delivered result went, for the status message's final edit (None: by DM).
-        self._result_links: dict[int, str | None] = {}
 
     # -- status -------------------------------------------------------------------------------------------
 
     async def job_updated(
-        self, job: Job, event: JobEvent, *, position: int = 0, detail: str | None = None
+        self, job: JobView, event: JobEvent, *, position: int = 0, detail: str | None = None
     ) -> None:
-        fresh = await self._placed(job)
         if event == JobEvent.DELIVERED:
-            # The outcome is recorded (and the unit settled): now the status message may say how it ended.
-            link = self._result_links.pop(job.id, self._default_link(fresh))
-            if fresh is not None:
-                await self._edit_status(fresh, status_embed(fresh, result_link=link))
+            # The outcome is recorded (and the unit settled): now the status message may say how it ended,
+            # with a link to wherever the result went.
+            await self._edit_status(job, status_embed(job, result_link=self._result_link(job)))
             return
-        if fresh is None or not fresh.status_message_id or fresh.is_finished:
+        row = await store.get_job(job.id)  # the view may predate its placement: the row has it
+        if row is None or not row.status_message_id or row.is_finished:
             return
+        fresh = JobView.of(row)
         if event == JobEvent.HELD_UP and detail == FailureKind.BALANCE:
             self._report_balance()
         held_up = detail if event == JobEvent.HELD_UP else None
         await self._edit_status(fresh, status_embed(fresh, position=position, held_up=held_up))
 
-    async def _edit_status(self, job: Job, embed: discord.Embed) -> None:
+    async def _edit_status(self, job: JobView, embed: discord.Embed) -> None:
         if not job.status_message_id:
             return
         channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
@@ -90,8 +83,7 @@ class DiscordDelivery:
 
     # -- result -------------------------------------------------------------------------------------------
 
-    async def deliver(self, job: Job) -> int | None:
-        job = await self._placed(job) or job
+    async def deliver(self, job: JobView) -> Delivery:
         if job.state == JobState.FAILED and job.failure_kind == FailureKind.BALANCE:
             self._report_balance()
         refusals: list[str] = []
@@ -111,10 +103,10 @@ class DiscordDelivery:
                     exc.code,
                 )
                 continue
-            self._result_links[job.id] = message_link(job.guild_id, channel_id, message_id)
-            return message_id
+            where = Destination.THREAD if channel_id == (job.thread_id or job.channel_id) else Destination.CHANNEL
+            return Delivery(where, channel_id, message_id)
         try:
-            message_id = await self._deliver_by_dm(job)
+            channel_id, message_id = await self._deliver_by_dm(job)
         except discord.HTTPException as exc:
             if not _gone(exc):
                 raise
@@ -126,28 +118,15 @@ class DiscordDelivery:
                     job.delivery_attempts + 1,
                     "; ".join(refusals),
                 )
-                return None
+                return Delivery.nowhere()
             raise DeliveryFailed("; ".join(refusals)) from None
-        self._result_links[job.id] = None
-        return message_id
+        return Delivery(Destination.DM, channel_id, message_id)
 
-    async def _placed(self, job: Job) -> Job | None:
-        """The job's row once its status message and thread are recorded: this process's own placements are
-        awaited in memory; another process's (shards) show only in the row, so that is watched."""
-        await self.bot.placements.wait(job.id)
-        fresh = await store.get_job(job.id)
-        if self.bot.settings.shard_count and fresh is not None:
-            until = fresh.created_at + timedelta(seconds=PLACEMENT_WAIT)
-            while not fresh.status_message_id and store.utcnow() < until:
-                await asyncio.sleep(PLACEMENT_POLL)
-                fresh = await store.get_job(job.id) or fresh
-        return fresh
-
-    def _targets(self, job: Job) -> list[int]:
+    def _targets(self, job: JobView) -> list[int]:
         targets = [job.thread_id or job.channel_id, job.channel_id]
         return list(dict.fromkeys(targets))
 
-    def _payload(self, job: Job, prefix: str = "") -> dict[str, Any]:
+    def _payload(self, job: JobView, prefix: str = "") -> dict[str, Any]:
         mention = f"<@{job.user_id}>"
         # Only the requester is pinged, and only by the bot: the prompt is never in the message content.
         mentions = discord.AllowedMentions(
@@ -169,7 +148,7 @@ class DiscordDelivery:
             payload["view"] = view
         return payload
 
-    async def _post_once(self, channel: Any, job: Job, payload: dict[str, Any]) -> int:
+    async def _post_once(self, channel: Any, job: JobView, payload: dict[str, Any]) -> int:
         existing = await self._already_posted(channel, job)
         if existing is not None:
             log.info("job %s: result already in channel %s as message %s", job.id, channel.id, existing)
@@ -177,7 +156,7 @@ class DiscordDelivery:
         message = await channel.send(**payload)
         return message.id
 
-    async def _already_posted(self, channel: Any, job: Job) -> int | None:
+    async def _already_posted(self, channel: Any, job: JobView) -> int | None:
         me = self.bot.user
         if me is None:
             return None
@@ -197,20 +176,22 @@ class DiscordDelivery:
             log.info("job %s: cannot read history of channel %s", job.id, channel.id)
         return None
 
-    async def _deliver_by_dm(self, job: Job) -> int:
+    async def _deliver_by_dm(self, job: JobView) -> tuple[int, int]:
         dm = await self.bot.create_dm(discord.Object(job.user_id))
         guild = self.bot.get_guild(job.guild_id)
         prefix = texts.dm_result_prefix(discord.utils.escape_markdown(guild.name) if guild else None)
         message_id = await self._post_once(dm, job, self._payload(job, prefix=prefix))
         log.info("job %s: result sent to the requester by DM", job.id)
-        return message_id
+        return dm.id, message_id
 
     @staticmethod
-    def _default_link(job: Job | None) -> str | None:
-        """After a restart the result's channel is not remembered: the job's thread is where it usually is."""
-        if job is None or not job.result_message_id:
+    def _result_link(job: JobView) -> str | None:
+        """A link to the result where it went; none for a DM (the server's members cannot open it)."""
+        if not job.result_message_id or not job.result_channel_id:
             return None
-        return message_link(job.guild_id, job.thread_id or job.channel_id, job.result_message_id)
+        if job.result_channel_id not in (job.thread_id, job.channel_id):
+            return None  # a DM
+        return message_link(job.guild_id, job.result_channel_id, job.result_message_id)
 
     def _report_balance(self) -> None:
         if not self._balance_reported:

@@ -5,7 +5,6 @@ extend modal and replies, so every way of asking behaves the same.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -19,6 +18,7 @@ from bot.discord_ui import texts
 from bot.discord_ui.embeds import status_embed, thread_name
 from bot.discord_ui.errors import CannotPost
 from bot.discord_ui.permissions import missing_to_post
+from bot.jobs.ports import JobEvent, JobView
 from bot.jobs.requests import JobRequest
 from bot.luma.options import VideoOptions
 from bot.luma.validation import InvalidInput
@@ -38,9 +38,6 @@ THREAD_TYPES = frozenset(
 MESSAGE_LINK = re.compile(
     r"https?://(?:(?:ptb|canary|www)\.)?discord(?:app)?\.com/channels/(\d{1,20}|@me)/(\d{1,20})/(\d{1,20})/?"
 )
-# How long a delivery or status update waits for the job's status message and thread to be posted: they
-# normally take well under a second; past this the result goes to the request's channel.
-PLACEMENT_WAIT = 15.0
 
 
 # Any link into Discord's web app or CDN: never a video a provider could extend.
@@ -70,37 +67,6 @@ def parse_message_link(text: str) -> tuple[int | None, int, int] | None:
         return None
     guild, channel, message = match.groups()
     return (None if guild == "@me" else int(guild)), int(channel), int(message)
-
-
-class Placements:
-    """Jobs whose status message and thread are being posted right now.
-
-    The engine may finish a fast job before its thread exists; delivery and status updates wait here so the
-    result lands in the thread rather than beside it. `begin` runs with no await between the engine's
-    `accept` and it, so no delivery can slip in before.
-    """
-
-    def __init__(self) -> None:
-        self._pending: dict[int, asyncio.Event] = {}
-
-    def begin(self, job_id: int) -> None:
-        self._pending[job_id] = asyncio.Event()
-
-    def end(self, job_id: int) -> None:
-        event = self._pending.pop(job_id, None)
-        if event is not None:
-            event.set()
-
-    async def wait(self, job_id: int, timeout: float = PLACEMENT_WAIT) -> None:  # noqa: ASYNC109
-        event = self._pending.get(job_id)
-        if event is None:
-            return
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            log.warning(
-                "job %s: status message still not posted after %.0fs; delivering anyway", job_id, timeout
-            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,12 +129,25 @@ async def start_job(
     bot: LumaBot, request: JobRequest, channel: Any, *, reply_to: discord.Message | None = None
 ) -> Placement:
     """Accept the request (InvalidInput / QuotaExceeded leave nothing behind), then show it in `channel`."""
-    job = await bot.engine.accept(request)
-    bot.placements.begin(job.id)
+    job = await bot.engine.accept(request, shown_later=True)
+    # The job's result waits until its placement is recorded, in the database (see store.set_location).
+    thread_id = status_id = None
     try:
-        return await _place(bot, job, channel, reply_to)
+        placement = await _place(bot, job, channel, reply_to)
+        thread_id = placement.thread_id
+        status_id = placement.status_message.id if placement.status_message else None
+        return placement
     finally:
-        bot.placements.end(job.id)
+        await bot.engine.placed(job.id, thread_id=thread_id, status_message_id=status_id)
+        await _catch_up(bot, job, status_id)
+
+
+async def _catch_up(bot: LumaBot, job: Job, status_id: int | None) -> None:
+    """A job sent to the provider while its status message was being posted missed that update: show it."""
+    fresh = await store.get_job(job.id)
+    if status_id is None or fresh is None or fresh.state == job.state or fresh.is_finished:
+        return
+    await bot.delivery.job_updated(JobView.of(fresh), JobEvent.STARTED)
 
 
 async def _place(bot: LumaBot, job: Job, channel: Any, reply_to: discord.Message | None) -> Placement:
@@ -191,7 +170,6 @@ async def _place(bot: LumaBot, job: Job, channel: Any, reply_to: discord.Message
             thread_id = thread.id
         except (discord.HTTPException, ValueError) as exc:
             log.info("job %s: no thread in channel %s (%s); answering in place", job.id, channel.id, exc)
-    await store.set_location(job.id, thread_id=thread_id, status_message_id=status.id)
     job.thread_id = thread_id or job.thread_id
     job.status_message_id = status.id
     log.info("job %s: status message %s, thread %s", job.id, status.id, thread_id or "none (in place)")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.jobs.policy import Backoff, PollPolicy
-from bot.jobs.ports import DeliveryPort, JobEvent
+from bot.jobs.ports import DeliveryPort, Destination, JobEvent, JobView
 from bot.jobs.requests import JobRequest, build_new_job
 from bot.luma.base import LumaClient
 from bot.luma.capabilities import spec_for
@@ -208,14 +208,16 @@ class JobEngine:
 
     # -- intake -------------------------------------------------------------------------------------------
 
-    async def accept(self, request: JobRequest) -> Job:
-        """Validate, reserve a unit and store the job; raises InvalidInput or QuotaExceeded, charging nothing."""
+    async def accept(self, request: JobRequest, *, shown_later: bool = False) -> Job:
+        """Validate, reserve a unit and store the job; raises InvalidInput or QuotaExceeded, charging nothing.
+        `shown_later`: the caller is about to post where the job is shown and will call `placed`; its result
+        waits for that (for up to store.PLACEMENT_WAIT)."""
         if self._stopping:
             raise RuntimeError("the bot is shutting down")
         new = await build_new_job(
             request, provider=self.client.provider, defaults=self.config.option_defaults
         )
-        job = await store.create_job(new, self.quotas, deadline=self.config.deadline)
+        job = await store.create_job(new, self.quotas, deadline=self.config.deadline, placed=not shown_later)
         log.info(
             "job %s: accepted (%s) for user %s in guild %s", job.id, job.action, job.user_id, job.guild_id
         )
@@ -223,6 +225,13 @@ class JobEngine:
         if self._reaper_idle:
             self._reap.set()  # a new job's deadline is never earlier than those the reaper already waits for
         return job
+
+    async def placed(
+        self, job_id: int, *, thread_id: int | None = None, status_message_id: int | None = None
+    ) -> None:
+        """The job's status message and thread are posted (or could not be): its result may go out now."""
+        await store.set_location(job_id, thread_id=thread_id, status_message_id=status_message_id)
+        self._deliver.set()
 
     async def queue_position(self, job: Job) -> int:
         return await store.queue_position(job)
@@ -573,7 +582,7 @@ class JobEngine:
             return  # another process is delivering it
         try:
             job = await self._with_fresh_link(job)
-            message_id = await self.port.deliver(job)
+            delivery = await self.port.deliver(JobView.of(job))
         except Exception as exc:
             delay = self.config.delivery_backoff.delay(job.delivery_attempts + 1)
             log.warning(
@@ -585,8 +594,22 @@ class JobEngine:
             )
             await store.delivery_failed(job, store.utcnow() + timedelta(seconds=delay))
             return
-        if await store.mark_delivered(job, self.quotas, result_message_id=message_id):
-            log.info("job %s: delivered (%s)", job.id, job.state)
+        posted = delivery.destination is not Destination.NOWHERE
+        if not posted and job.state == JobState.COMPLETED:
+            # The member never saw the video, so it is not charged; the operator should know why.
+            log.error(
+                "job %s: the video could be posted nowhere (thread, channel and DM refused); its unit is "
+                "refunded",
+                job.id,
+            )
+        if await store.mark_delivered(
+            job,
+            self.quotas,
+            result_message_id=delivery.message_id,
+            result_channel_id=delivery.channel_id,
+            posted=posted,
+        ):
+            log.info("job %s: delivered (%s, %s)", job.id, job.state, delivery.destination)
             await self._notify(job, JobEvent.DELIVERED)
 
     async def _with_fresh_link(self, job: Job) -> Job:
@@ -651,7 +674,7 @@ class JobEngine:
         if self.port is None:
             return
         try:
-            await self.port.job_updated(job, event, position=position, detail=detail)
+            await self.port.job_updated(JobView.of(job), event, position=position, detail=detail)
         except Exception:
             log.warning("job %s: status update %s failed", job.id, event, exc_info=True)
 

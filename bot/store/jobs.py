@@ -94,7 +94,7 @@ class NewJob:
     parent_video_url: str | None = None
 
 
-async def create_job(new: NewJob, quotas: QuotaBook, *, deadline: timedelta) -> Job:
+async def create_job(new: NewJob, quotas: QuotaBook, *, deadline: timedelta, placed: bool = True) -> Job:
     """Reserve a unit and record the job in one transaction: either both happen or neither."""
     now = utcnow()
     reservation = await quotas.prepare(new.guild_id, new.user_id, new.role_ids, now=now)
@@ -115,6 +115,7 @@ async def create_job(new: NewJob, quotas: QuotaBook, *, deadline: timedelta) -> 
             provider=new.provider,
             callback_secret=secrets.token_urlsafe(32),
             deadline_at=now + deadline,
+            placed_at=now if placed else None,
         )
         await QuotaEntry.create(job=job, usage_id=reservation.usage_id)
     return job
@@ -124,10 +125,17 @@ async def get_job(job_id: int) -> Job | None:
     return await Job.get_or_none(id=job_id)
 
 
+# How long a job's result waits for its status message and thread to be recorded: they normally take well
+# under a second; past this (the process that was posting them died) the result goes out without them.
+PLACEMENT_WAIT = timedelta(seconds=15)
+
+
 async def set_location(job_id: int, *, thread_id: int | None = None, status_message_id: int | None = None) -> None:
-    values = {k: v for k, v in {"thread_id": thread_id, "status_message_id": status_message_id}.items() if v}
-    if values:
-        await Job.filter(id=job_id).update(**values)
+    """Where the job is shown. Recording it (even as nowhere) releases the job's delivery, which waits for it
+    so that a fast result lands in the thread rather than beside it, in whichever process delivers it."""
+    values: dict = {k: v for k, v in {"thread_id": thread_id, "status_message_id": status_message_id}.items() if v}
+    values["placed_at"] = utcnow()
+    await Job.filter(id=job_id).update(**values)
 
 
 async def queue_position(job: Job) -> int:
@@ -222,20 +230,34 @@ async def mark_failed(job: Job, kind: FailureKind, reason: str | None, quotas: Q
     return bool(changed)
 
 
-async def mark_delivered(job: Job, quotas: QuotaBook, *, result_message_id: int | None = None) -> bool:
-    """The requester has the outcome: charge a delivered video's unit in the same transaction."""
+async def mark_delivered(
+    job: Job,
+    quotas: QuotaBook,
+    *,
+    result_message_id: int | None = None,
+    result_channel_id: int | None = None,
+    posted: bool = True,
+) -> bool:
+    """The requester has the outcome: charge a delivered video's unit in the same transaction. A video that
+    could be posted nowhere (`posted=False`) is not charged: its unit is refunded."""
     async with in_transaction():
         values: dict = {"delivered_at": utcnow(), "next_delivery_at": None}
         if result_message_id:
             values["result_message_id"] = result_message_id
+        if result_channel_id:
+            values["result_channel_id"] = result_channel_id
         changed = await Job.filter(
             id=job.id, state__in=(JobState.COMPLETED, JobState.FAILED), delivered_at__isnull=True
         ).update(**values)
         if changed:
-            if job.state == JobState.COMPLETED:
+            if job.state == JobState.COMPLETED and posted:
                 await quotas.charge(job.id)
             else:
                 await quotas.refund(job.id)  # no-op when the failure already refunded it
+    if changed:
+        job.delivered_at = values["delivered_at"]
+        job.result_message_id = result_message_id or job.result_message_id
+        job.result_channel_id = result_channel_id or job.result_channel_id
     return bool(changed)
 
 
@@ -262,24 +284,34 @@ async def schedule_polls(job_ids: Iterable[int], at: datetime) -> None:
         await Job.filter(id__in=ids, state=JobState.RUNNING).update(next_poll_at=at)
 
 
+def _placed_or_given_up(now: datetime) -> Q:
+    return Q(placed_at__isnull=False) | Q(created_at__lte=now - PLACEMENT_WAIT)
+
+
 async def pending_deliveries(now: datetime, limit: int = 50) -> list[Job]:
     return (
         await Job.filter(state__in=(JobState.COMPLETED, JobState.FAILED), delivered_at__isnull=True)
         .filter(Q(next_delivery_at__isnull=True) | Q(next_delivery_at__lte=now))
+        .filter(_placed_or_given_up(now))
         .order_by("finished_at", "id")
         .limit(limit)
     )
 
 
 async def next_delivery_time() -> datetime | None:
-    row = (
-        await Job.filter(state__in=(JobState.COMPLETED, JobState.FAILED), delivered_at__isnull=True)
-        .order_by("next_delivery_at")
-        .first()
-    )
-    if row is None:
-        return None
-    return row.next_delivery_at or utcnow()
+    """When the deliverer next has work: a result due now, a retry's time, or the end of an unrecorded
+    placement's wait (a later retry time wins over an earlier one, as pending_deliveries reads them)."""
+    waiting = Job.filter(state__in=(JobState.COMPLETED, JobState.FAILED), delivered_at__isnull=True)
+    times: list[datetime] = []
+    if await waiting.filter(placed_at__isnull=False, next_delivery_at__isnull=True).exists():
+        times.append(utcnow())
+    later = await waiting.filter(next_delivery_at__isnull=False).order_by("next_delivery_at").first()
+    if later is not None:
+        times.append(later.next_delivery_at)
+    unplaced = await waiting.filter(placed_at__isnull=True).order_by("created_at").first()
+    if unplaced is not None:
+        times.append(max(unplaced.created_at + PLACEMENT_WAIT, unplaced.next_delivery_at or unplaced.created_at))
+    return min(times) if times else None
 
 
 async def overdue(now: datetime, limit: int = 100) -> list[Job]:

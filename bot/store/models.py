@@ -145,6 +145,9 @@ class Job(Model):
     status_message_id = fields.BigIntField(null=True)
     source_message_id = fields.BigIntField(null=True)  # the member's reply that asked for an extension
     result_message_id = fields.BigIntField(null=True)
+    result_channel_id = fields.BigIntField(null=True)  # where the result went (thread, channel or DM)
+    # When the status message and thread were recorded (or given up on): delivery waits for it.
+    placed_at = fields.DatetimeField(null=True)
 
     action = fields.CharEnumField(JobAction, max_length=16)
     prompt = fields.TextField()

@@ -40,7 +40,12 @@ async def test_result_is_posted_with_the_bot_token_not_the_interaction(bot: BotH
 
 async def test_status_message_moves_from_queued_to_done(bot: BotHarness) -> None:
     run = await bot.generate(bot.scene.alice, "clouds over mountains")
-    assert "Queued" in run.status.embeds[0]["fields"][2]["value"]
+    posted = [
+        r.json["embeds"][0]
+        for r in bot.fake.requests_to("POST", rf"/channels/{bot.scene.channel.id}/messages")
+        if r.json and r.json.get("embeds") and r.json["embeds"][0]["footer"]["text"] == f"Job #{run.job_id}"
+    ]
+    assert len(posted) == 1 and "Queued" in posted[0]["fields"][2]["value"]  # as it was first shown
     await bot.result(run)
     await bot.delivered(run.job_id)
     edits = bot.fake.requests_to("PATCH", rf"/channels/{bot.scene.channel.id}/messages/{run.status.id}")

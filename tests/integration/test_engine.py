@@ -12,6 +12,7 @@ import pytest
 
 from bot.jobs import EngineConfig, JobEngine, JobEvent, JobRequest, PollPolicy
 from bot.jobs.policy import Backoff
+from bot.jobs.ports import Delivery, Destination
 from bot.luma.http import RetryPolicy
 from bot.luma.providers import make_client
 from bot.luma.validation import InvalidInput
@@ -38,7 +39,7 @@ class RecordingPort:
         async with self._changed:
             self._changed.notify_all()
 
-    async def deliver(self, job) -> int | None:
+    async def deliver(self, job) -> Delivery:
         if self.fail_next:
             self.fail_next -= 1
             async with self._changed:
@@ -47,7 +48,7 @@ class RecordingPort:
         self.delivered.append(job)
         async with self._changed:
             self._changed.notify_all()
-        return 900_000 + job.id
+        return Delivery(Destination.THREAD, 800_000 + job.id, 900_000 + job.id)
 
     async def wait_for(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
         async with asyncio.timeout(within):
