@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(
         settings.log_level,
-        [settings.discord_token.get_secret_value(), settings.luma_api_token.get_secret_value()],
+        settings.secrets(),
     )
     config = engine_config(settings, scale=args.scale, strategy=args.strategy)
     profile = os.environ.get(PROFILE_VARIABLE)

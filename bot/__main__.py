@@ -50,8 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"luma-bot: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, [settings.discord_token.get_secret_value(),
-                                           settings.luma_api_token.get_secret_value()])
+    configure_logging(settings.log_level, settings.secrets())
     command = {"run": _run, "migrate": _migrate, "check": _check}[args.command]
     try:
         return asyncio.run(command(settings))

@@ -23,7 +23,7 @@ from bot.discord_ui.permissions import invite_url
 from bot.discord_ui.sync import SyncState, state_dir_for, sync_commands
 from bot.jobs.callbacks import database_healthy, start_callback_server
 from bot.jobs.engine import EngineConfig, JobEngine, engine_config_from_settings
-from bot.luma.providers import make_client
+from bot.jobs.providers import ProviderPool
 from bot.settings import Settings
 from bot.store.db import close_database, open_database
 from bot.store.models import QuotaPeriod
@@ -172,17 +172,12 @@ class App:
 
     async def _run_with(self, session: aiohttp.ClientSession) -> int:
         settings = self.settings
-        client = make_client(
-            settings.luma_provider,
-            session,
-            token=settings.luma_api_token.get_secret_value(),
-            base_url=settings.luma_api_base_url,
-        )
+        pool = ProviderPool.from_configs(settings.provider_configs(), session)
         quotas = QuotaBook(
             QuotaDefaults(settings.quota_default_limit, QuotaPeriod(settings.quota_default_period))
         )
         config = self.engine_config or engine_config_from_settings(settings)
-        self.engine = engine = JobEngine(client, quotas, config)
+        self.engine = engine = JobEngine(pool, quotas, config)
         self.bot = bot = make_bot(settings, engine=engine, quotas=quotas, **self.bot_options)
         self.built.set()
         server = None

@@ -6,13 +6,14 @@ The variable names are a contract with server admins and with the tests: see `.e
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.luma.capabilities import spec_for
+from bot.luma.capabilities import PROVIDER_NAMES, spec_for
 from bot.luma.options import OptionDefaults, check_defaults
 from bot.luma.validation import InvalidInput
 
@@ -21,6 +22,18 @@ Period = Literal["day", "week", "month"]
 
 DEFAULT_DISCORD_API = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY = "wss://gateway.discord.gg/"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    name: str
+    tokens: tuple[str, ...] = field(repr=False)
+    base_url: str | None
+    max_concurrent: int  # videos at once per key
+
+
+def _env_name(provider: str, what: str) -> str:
+    return f"PROVIDER_{provider.upper().replace('-', '_')}_{what}"
 
 
 def _int_list(value: object) -> list[int]:
@@ -47,10 +60,27 @@ class Settings(BaseSettings):
     discord_message_content: bool = False
 
     luma_provider: Provider = "acedatacloud"
+    # Several providers, in order of preference (empty: LUMA_PROVIDER alone); each one's keys, URL and
+    # videos-at-once per key come from PROVIDER_<NAME>_* below.
+    luma_providers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     luma_api_base_url: str | None = None
-    luma_api_token: SecretStr
+    # Required unless LUMA_PROVIDERS is set (checked in _token_present, so it is named with the other problems).
+    luma_api_token: SecretStr | None = Field(default=None, validate_default=True)
     # AceDataCloud runs 5 Luma tasks per token at once; more are refused with 429.
     luma_max_concurrent: int = Field(default=5, ge=1, le=10_000)
+
+    provider_acedatacloud_tokens: SecretStr | None = None
+    provider_acedatacloud_base_url: str | None = None
+    provider_acedatacloud_max_concurrent: int | None = Field(default=None, ge=1, le=10_000)
+    provider_umami_tokens: SecretStr | None = None
+    provider_umami_base_url: str | None = None
+    provider_umami_max_concurrent: int | None = Field(default=None, ge=1, le=10_000)
+    provider_luma_tokens: SecretStr | None = None
+    provider_luma_base_url: str | None = None
+    provider_luma_max_concurrent: int | None = Field(default=None, ge=1, le=10_000)
+    provider_dream_machine_tokens: SecretStr | None = None
+    provider_dream_machine_base_url: str | None = None
+    provider_dream_machine_max_concurrent: int | None = Field(default=None, ge=1, le=10_000)
     # What members get when they choose nothing (empty: the provider's own default); checked at start against
     # what the provider offers.
     luma_default_model: str | None = None
@@ -66,6 +96,8 @@ class Settings(BaseSettings):
     quota_default_period: Period = "day"
 
     job_deadline_minutes: float = Field(default=15, gt=0)
+    # How long a job may wait in the queue before it is sent (a provider outage, a long queue).
+    job_queue_timeout_minutes: float = Field(default=1440, gt=0)
 
     # Callbacks: set the public URL to have providers POST results instead of waiting for the next poll.
     callback_public_url: str | None = None
@@ -98,7 +130,37 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError("must be comma-separated numeric server ids") from exc
 
-    @field_validator("discord_api_base_url", "discord_gateway_url", "luma_api_base_url", "callback_public_url")
+    @field_validator("luma_providers", mode="before")
+    @classmethod
+    def _split_providers(cls, value: object) -> list[str]:
+        if value is None or value == "":
+            return []
+        names = [p.strip().lower() for p in value.split(",")] if isinstance(value, str) else list(value)  # type: ignore[arg-type]
+        names = [n for n in names if n]
+        unknown = [n for n in names if n not in PROVIDER_NAMES]
+        if unknown:
+            raise ValueError(f"names unknown providers {', '.join(unknown)}; known: {', '.join(PROVIDER_NAMES)}")
+        if len(set(names)) != len(names):
+            raise ValueError("names a provider twice")
+        return names
+
+    @field_validator("luma_api_token")
+    @classmethod
+    def _token_present(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None and not info.data.get("luma_providers"):
+            raise ValueError("is missing")
+        return value
+
+    @field_validator(
+        "discord_api_base_url",
+        "discord_gateway_url",
+        "luma_api_base_url",
+        "callback_public_url",
+        "provider_acedatacloud_base_url",
+        "provider_umami_base_url",
+        "provider_luma_base_url",
+        "provider_dream_machine_base_url",
+    )
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -109,8 +171,8 @@ class Settings(BaseSettings):
 
     @field_validator("discord_token", "luma_api_token")
     @classmethod
-    def _not_blank(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
+    def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
             raise ValueError("is empty")
         return value
 
@@ -131,12 +193,68 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _provider_defaults(self) -> Settings:
-        try:
-            check_defaults(spec_for(self.luma_provider), self.option_defaults)
-        except InvalidInput as exc:
-            raise ValueError(f"LUMA_DEFAULT_*: {exc}") from None
+    def _providers_configured(self) -> Settings:
+        for name in self.luma_providers:
+            if not self._tokens_of(name):
+                raise ValueError(f"{_env_name(name, 'TOKENS')} is missing (LUMA_PROVIDERS names {name})")
         return self
+
+    @model_validator(mode="after")
+    def _provider_defaults(self) -> Settings:
+        """A default must suit at least one configured provider that lets members choose that option; the
+        others use their own default."""
+        names = [c.name for c in self.provider_configs()]
+        defaults = self.option_defaults
+        for what, value in (("model", defaults.model), ("resolution", defaults.resolution),
+                            ("duration", defaults.duration)):
+            if value is None:
+                continue
+            problems = []
+            for name in names:
+                try:
+                    check_defaults(spec_for(name), OptionDefaults(**{what: value}))
+                except InvalidInput as exc:
+                    problems.append(str(exc))
+                else:
+                    break
+            else:
+                raise ValueError(f"LUMA_DEFAULT_{what.upper()}: {problems[0]}")
+        return self
+
+    def _tokens_of(self, name: str) -> list[str]:
+        raw: SecretStr | None = getattr(self, f"provider_{name.replace('-', '_')}_tokens")
+        tokens = [t.strip() for t in raw.get_secret_value().split(",")] if raw is not None else []
+        if not tokens and name == self.luma_provider and self.luma_api_token is not None:
+            tokens = [self.luma_api_token.get_secret_value()]
+        return [t for t in tokens if t]
+
+    def provider_configs(self) -> list[ProviderConfig]:
+        """Every configured provider in order of preference, with its keys. Without LUMA_PROVIDERS, the
+        single-provider settings (LUMA_PROVIDER, LUMA_API_TOKEN, LUMA_API_BASE_URL, LUMA_MAX_CONCURRENT)."""
+        if not self.luma_providers:
+            assert self.luma_api_token is not None
+            return [
+                ProviderConfig(
+                    self.luma_provider,
+                    (self.luma_api_token.get_secret_value(),),
+                    self.luma_api_base_url,
+                    self.luma_max_concurrent,
+                )
+            ]
+        configs = []
+        for name in self.luma_providers:
+            attr = f"provider_{name.replace('-', '_')}"
+            url = getattr(self, f"{attr}_base_url") or (self.luma_api_base_url if name == self.luma_provider else None)
+            limit = getattr(self, f"{attr}_max_concurrent") or spec_for(name).max_concurrent or self.luma_max_concurrent
+            configs.append(ProviderConfig(name, tuple(self._tokens_of(name)), url, limit))
+        return configs
+
+    def secrets(self) -> list[str]:
+        """Every token, for the log filter that blanks them."""
+        found = [self.discord_token.get_secret_value()]
+        for config in self.provider_configs():
+            found.extend(config.tokens)
+        return found
 
     @property
     def option_defaults(self) -> OptionDefaults:
@@ -151,7 +269,8 @@ class Settings(BaseSettings):
         """The key of the opaque member ids sent to the provider."""
         if self.luma_user_id_secret is not None and self.luma_user_id_secret.get_secret_value():
             return self.luma_user_id_secret.get_secret_value().encode()
-        return hashlib.sha256(b"luma-bot member ids:" + self.luma_api_token.get_secret_value().encode()).digest()
+        first_key = self.provider_configs()[0].tokens[0]
+        return hashlib.sha256(b"luma-bot member ids:" + first_key.encode()).digest()
 
     @model_validator(mode="after")
     def _sqlite_dir(self) -> Settings:
@@ -162,6 +281,10 @@ class Settings(BaseSettings):
     @property
     def job_deadline(self) -> timedelta:
         return timedelta(minutes=self.job_deadline_minutes)
+
+    @property
+    def job_queue_timeout(self) -> timedelta:
+        return timedelta(minutes=self.job_queue_timeout_minutes)
 
     @property
     def callback_host_port(self) -> tuple[str, int]:
@@ -179,7 +302,7 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            name = "_".join(str(p) for p in err["loc"]).upper() or "settings"
+            name = "_".join(str(p) for p in err["loc"]).upper()
             reason = "is missing" if err["type"] == "missing" else err["msg"].removeprefix("Value error, ")
-            problems.append(f"{name} {reason}")
+            problems.append(f"{name} {reason}" if name else reason)  # a whole-settings check names its own
         raise SettingsError("Invalid settings: " + "; ".join(problems) + " (see .env.example)") from None

@@ -57,7 +57,8 @@ class LumaCog(commands.GroupCog, group_name="luma", group_description=texts.LUMA
         self.extend_menu = app_commands.ContextMenu(name=texts.EXTEND_MENU, callback=self.extend_video_menu)
         app_commands.guild_only()(self.extend_menu)
         super().__init__()
-        offer_provider_options(self.generate, spec_for(bot.settings.luma_provider), bot.settings.option_defaults)
+        specs = [spec_for(c.name) for c in bot.settings.provider_configs()]
+        offer_provider_options(self.generate, specs, bot.settings.option_defaults)
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.extend_menu)

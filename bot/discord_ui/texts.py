@@ -177,6 +177,8 @@ def failure(kind: str | None, reason: str | None = None) -> str:
         "could not open).",
         FailureKind.PROVIDER: "the video service is down or not responding. Try again later.",
         FailureKind.TIMEOUT: "the video took too long and was given up.",
+        FailureKind.QUEUE_TIMEOUT: "it waited too long in the queue (the video services were busy or down) "
+        "and was never sent.",
         FailureKind.INTERRUPTED: "the bot restarted while sending this request, so it was not sent again.",
         FailureKind.UNCONFIRMED: "the video service did not confirm this request, so it may or may not have "
         "started. It was not sent again, so you are never charged twice; press Try again to send it once more.",

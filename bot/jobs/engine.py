@@ -1,94 +1,43 @@
 """The job engine: moves jobs from accepted to delivered, with every step driven by database rows.
 
-Four loops share the work. The dispatcher submits queued jobs in order while fewer than `max_concurrent` are
-with the provider; the poller tracks running tasks with batched requests; the deliverer hands finished jobs to
-the delivery port; the reaper fails jobs past their deadline. Each loop sleeps until an event wakes it or its
-next timer (from the database) is due, so an idle bot makes no requests and a restart loses nothing.
+It only composes its parts, each in its own module: dispatch (queued jobs to a provider key with a free
+slot), polling (running tasks through the key that made them), delivery (finished jobs to the port),
+deadlines (jobs that waited or ran too long) and provider health. Each part's loop sleeps until an event
+wakes it or its next timer (from the database) is due, so an idle bot makes no requests and a restart loses
+nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
-import hashlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
-from bot.jobs.policy import Backoff, PollPolicy
-from bot.jobs.ports import DeliveryPort, Destination, JobEvent, JobView
+from bot.jobs.context import EngineConfig, EngineContext
+from bot.jobs.deadlines import Reaper
+from bot.jobs.delivery import Deliverer
+from bot.jobs.dispatch import Dispatcher, member_key
+from bot.jobs.policy import PollPolicy
+from bot.jobs.polling import POLL_FIRST, Poller
+from bot.jobs.ports import DeliveryPort
+from bot.jobs.providers import ProviderKey, ProviderPool
 from bot.jobs.requests import JobRequest, build_new_job
 from bot.luma.base import LumaClient
-from bot.luma.capabilities import spec_for
-from bot.luma.errors import (
-    AuthenticationFailed,
-    BalanceExhausted,
-    InvalidRequest,
-    LumaError,
-    ModerationRefused,
-    ProviderUnavailable,
-    RateLimited,
-)
-from bot.luma.options import OptionDefaults, VideoOptions
-from bot.luma.types import ExtendRequest, GenerateRequest, TaskFailure, TaskResult, TaskState
 from bot.settings import Settings
 from bot.store import jobs as store
-from bot.store.jobs import UnstorableValue
-from bot.store.models import FailureKind, Job, JobAction, JobState
+from bot.store.models import Job, JobState
 from bot.store.quotas import QuotaBook
+
+__all__ = ["CallbackOutcome", "EngineConfig", "JobEngine", "engine_config_from_settings", "member_key"]
 
 log = logging.getLogger(__name__)
 
-# How many queued jobs get a "your position changed" update when the queue moves: enough for everyone who
-# is watching the top of the queue, without a burst of status edits when thousands wait.
-POSITION_UPDATES = 10
-# Earlier than any real poll time: a job whose callback arrived sorts ahead of routine polls in the next batch.
-POLL_FIRST = datetime(2000, 1, 1, tzinfo=UTC)
 # How often each loop of a process that shares its database with others looks at it unprompted (see recheck).
 SHARED_DATABASE_RECHECK = timedelta(seconds=5)
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    max_concurrent: int = 5
-    deadline: timedelta = timedelta(minutes=15)
-    poll: PollPolicy = field(default_factory=PollPolicy)
-    # Backoff while the provider refuses work (down, balance, token), and between delivery attempts.
-    incident_backoff: Backoff = field(default_factory=Backoff)
-    delivery_backoff: Backoff = field(default_factory=lambda: Backoff(base=2.0, cap=300.0))
-    # Public base URL of our callback endpoint; None means the engine relies on polling alone.
-    callback_base_url: str | None = None
-    delivery_concurrency: int = 10
-    # Names this process in job claims. Stable across restarts of one deployment (or one shard set), so a
-    # restarted process knows at once which of its submissions were cut off.
-    instance_id: str = "main"
-    # How long a claim on a submitting job holds; a submission that runs longer is abandoned as interrupted.
-    submit_lease: timedelta = timedelta(minutes=2)
-    # How long one process holds the right to deliver a job before another may try.
-    delivery_lease: timedelta = timedelta(minutes=2)
-    # Overrides the client's batch size (1 reproduces the one-request-per-task polling of simpler bots).
-    poll_batch: int | None = None
-    # Overrides the client's own minimum gap between poll requests (tests and benchmarks scale time down).
-    min_poll_interval: float | None = None
-    # With several processes on one database (shards), what another process does or leaves behind when it
-    # dies wakes none of this one's loops: each loop also looks at the database this often, so a dead
-    # process's jobs are taken over once its leases run out. None: a lone process, woken by its own events.
-    recheck: timedelta | None = None
-    # The admin's defaults for members who choose no model, resolution or duration.
-    option_defaults: OptionDefaults = field(default_factory=OptionDefaults)
-    # Keys the opaque member id sent to the provider (see member_key).
-    user_id_secret: bytes = b"luma-bot"
-    # How many times a job whose task failed in a way worth retrying goes back to the queue.
-    max_resubmits: int = 1
-
-
-def member_key(secret: bytes, user_id: int) -> str:
-    """A stable opaque id for a member, never their Discord id: Luma attributes a moderation violation to it
-    rather than to the whole account, and cannot turn it back into the member."""
-    return hmac.new(secret, str(user_id).encode(), hashlib.sha256).hexdigest()[:32]
 
 
 class CallbackOutcome(enum.Enum):
@@ -98,112 +47,91 @@ class CallbackOutcome(enum.Enum):
     STALE = "stale"  # the job has already finished: a replay or a late duplicate
 
 
-class _Wakeable:
-    """An event a loop sleeps on until it is set or a deadline passes (or, given `recheck`, that long)."""
-
-    def __init__(self, recheck: timedelta | None = None) -> None:
-        self._event = asyncio.Event()
-        self._recheck = recheck.total_seconds() if recheck is not None else None
-
-    def set(self) -> None:
-        self._event.set()
-
-    async def wait(self, until: datetime | None) -> None:
-        timeout = None if until is None else max(0.0, (until - store.utcnow()).total_seconds())
-        if self._recheck is not None:
-            timeout = self._recheck if timeout is None else min(timeout, self._recheck)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
-        self._event.clear()
-
-
 class JobEngine:
     def __init__(
         self,
-        client: LumaClient,
+        providers: LumaClient | ProviderPool,
         quotas: QuotaBook,
         config: EngineConfig | None = None,
         port: DeliveryPort | None = None,
     ) -> None:
-        self.client = client
-        self.quotas = quotas
         self.config = config or EngineConfig()
-        self.port = port
-        self._dispatch = _Wakeable(self.config.recheck)
-        self._poll = _Wakeable(self.config.recheck)
-        self._deliver = _Wakeable(self.config.recheck)
-        self._reap = _Wakeable(self.config.recheck)
+        pool = providers if isinstance(providers, ProviderPool) else ProviderPool.single(
+            providers, self.config.max_concurrent
+        )
+        self.ctx = EngineContext(pool, quotas, self.config, port)
+        self.quotas = quotas
+        self.dispatcher = Dispatcher(self.ctx)
+        self.poller = Poller(self.ctx, self.dispatcher.task_needs_funds)
+        self.deliverer = Deliverer(self.ctx)
+        self.reaper = Reaper(self.ctx)
         self._tasks: list[asyncio.Task] = []
-        self._inflight: set[asyncio.Task] = set()
-        self._paused_until: datetime | None = None
-        self._incident: FailureKind | None = None
-        self._incident_failures = 0
-        self._poll_incident: FailureKind | None = None
-        self._poll_failures = 0
-        self._last_poll_request: datetime | None = None
-        # Jobs whose callback arrived after their last poll request went out: an answer older than the
-        # callback must not push their next poll back onto the slow schedule.
-        self._hinted: set[int] = set()
-        self._reaper_idle = True
-        self._stopping = False
+
+    @property
+    def pool(self) -> ProviderPool:
+        return self.ctx.pool
+
+    @property
+    def client(self) -> LumaClient:
+        """The preferred provider's first key's client."""
+        return self.ctx.pool.primary.client
+
+    @property
+    def port(self) -> DeliveryPort | None:
+        return self.ctx.port
+
+    def key_for(self, job: Job) -> ProviderKey | None:
+        """The provider key that made (or will follow) this job's task; None if its provider is gone."""
+        return self.ctx.pool.for_task(job.provider, job.key_id)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
     def set_port(self, port: DeliveryPort) -> None:
-        self.port = port
+        self.ctx.port = port
 
     async def start(self) -> None:
         """Resume whatever the database holds, then run the loops."""
         await self.recover()
         loops: list[Callable[[], Awaitable[None]]] = [
-            self._dispatch_loop,
-            self._poll_loop,
-            self._deliver_loop,
-            self._reap_loop,
+            self.dispatcher.run,
+            self.poller.run,
+            self.deliverer.run,
+            self.reaper.run,
         ]
         self._tasks = [
-            asyncio.create_task(self._guard(loop), name=f"engine:{loop.__name__}") for loop in loops
+            asyncio.create_task(self._guard(loop), name=f"engine:{type(loop.__self__).__name__}")  # type: ignore[attr-defined]
+            for loop in loops
         ]
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop taking new work; let requests in flight finish for `grace` seconds. Jobs stay resumable."""
-        self._stopping = True
-        if self._inflight:
-            await asyncio.wait(self._inflight, timeout=grace)
-        for task in [*self._tasks, *self._inflight]:
+        self.ctx.stopping = True
+        inflight = self.ctx.inflight
+        if inflight:
+            await asyncio.wait(inflight, timeout=grace)
+        for task in [*self._tasks, *inflight]:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._inflight, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *inflight, return_exceptions=True)
         self._tasks.clear()
 
     async def recover(self) -> None:
         """Fail this instance's cut-off submissions and resume everything else from the database."""
-        await self._fail_interrupted(owner=self.config.instance_id)
+        await self.reaper.fail_interrupted(owner=self.config.instance_id)
         await store.release_deliveries(self.config.instance_id)
         # Running tasks may have finished while we were away: look at them now rather than on the old schedule.
         await store.schedule_polls(
             [j.id for j in await Job.filter(state=JobState.RUNNING).only("id")], store.utcnow()
         )
 
-    async def _fail_interrupted(self, owner: str | None = None) -> None:
-        """Jobs left `submitting` by a dead process may have reached the provider or not: sending them again
-        could pay twice, so they fail with their unit refunded and the requester is offered a retry."""
-        for job in await store.interrupted_submissions(store.utcnow(), owner=owner):
-            log.warning("job %s: interrupted while being submitted; failing it without resending", job.id)
-            await self._fail(
-                job,
-                FailureKind.INTERRUPTED,
-                "The bot restarted while sending this job to the provider, so it was not sent again.",
-            )
-
     async def _guard(self, loop: Callable[[], Awaitable[None]]) -> None:
         """A loop must never die of one bad iteration; it logs and goes on after a pause."""
-        while not self._stopping:
+        while not self.ctx.stopping:
             try:
                 await loop()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("engine loop %s failed; restarting it", loop.__name__)
+                log.exception("engine loop %s failed; restarting it", getattr(loop, "__qualname__", loop))
                 await asyncio.sleep(1.0)
 
     # -- intake -------------------------------------------------------------------------------------------
@@ -212,18 +140,16 @@ class JobEngine:
         """Validate, reserve a unit and store the job; raises InvalidInput or QuotaExceeded, charging nothing.
         `shown_later`: the caller is about to post where the job is shown and will call `placed`; its result
         waits for that (for up to store.PLACEMENT_WAIT)."""
-        if self._stopping:
+        if self.ctx.stopping:
             raise RuntimeError("the bot is shutting down")
-        new = await build_new_job(
-            request, provider=self.client.provider, defaults=self.config.option_defaults
-        )
-        job = await store.create_job(new, self.quotas, deadline=self.config.deadline, placed=not shown_later)
+        new = await build_new_job(request, providers=self.pool.order, defaults=self.config.option_defaults)
+        job = await store.create_job(new, self.quotas, deadline=self.config.queue_timeout, placed=not shown_later)
         log.info(
             "job %s: accepted (%s) for user %s in guild %s", job.id, job.action, job.user_id, job.guild_id
         )
-        self._dispatch.set()
-        if self._reaper_idle:
-            self._reap.set()  # a new job's deadline is never earlier than those the reaper already waits for
+        self.ctx.dispatch.set()
+        if self.reaper.idle:
+            self.ctx.reap.set()  # the reaper was waiting for nothing: this job's deadline is its next timer
         return job
 
     async def placed(
@@ -231,7 +157,7 @@ class JobEngine:
     ) -> None:
         """The job's status message and thread are posted (or could not be): its result may go out now."""
         await store.set_location(job_id, thread_id=thread_id, status_message_id=status_message_id)
-        self._deliver.set()
+        self.ctx.deliver.set()
 
     async def queue_position(self, job: Job) -> int:
         return await store.queue_position(job)
@@ -245,443 +171,25 @@ class JobEngine:
         if task_id and job.task_id and task_id != job.task_id:
             return CallbackOutcome.MISMATCH
         if job.state == JobState.RUNNING:
-            self._hinted.add(job.id)
+            self.ctx.hinted.add(job.id)
             await store.schedule_polls([job.id], POLL_FIRST)
-            self._poll.set()
+            self.ctx.poll.set()
             return CallbackOutcome.ACCEPTED
         if job.state in (JobState.QUEUED, JobState.SUBMITTING):
             return CallbackOutcome.ACCEPTED  # it raced our own record of the task; the first poll follows
         return CallbackOutcome.STALE
 
     def callback_url(self, job: Job) -> str | None:
-        base = self.config.callback_base_url
-        return f"{base.rstrip('/')}/callbacks/luma/{job.id}/{job.callback_secret}" if base else None
+        return self.dispatcher.callback_url(job)
 
-    # -- dispatch -----------------------------------------------------------------------------------------
+    # -- what admins see ----------------------------------------------------------------------------------
 
-    async def _dispatch_loop(self) -> None:
-        while not self._stopping:
-            now = store.utcnow()
-            if self._paused_until and now < self._paused_until:
-                await self._dispatch.wait(self._paused_until)
-                continue
-            free = self.config.max_concurrent - await store.active_count()
-            claimed = await store.claim_queued(
-                free, owner=self.config.instance_id, lease=self.config.submit_lease
-            )
-            for job in claimed:
-                self._spawn(self._submit(job))
-            if claimed:
-                self._spawn(self._announce_positions())
-            await self._dispatch.wait(None)
-
-    async def _submit(self, job: Job) -> None:
-        # Finish well inside the claim's lease, or another process may already count the job as cut off.
-        budget = self.config.submit_lease.total_seconds() * 0.8
-        try:
-            async with asyncio.timeout(budget):
-                task_id = await self._send(job)
-        except TimeoutError:
-            await self._unconfirmed(
-                job,
-                "The provider took too long to accept the request, "
-                "so it was not sent again (it may not have been received).",
-            )
-            return
-        except ModerationRefused as exc:
-            await self._fail(job, FailureKind.MODERATION, exc.message)
-        except InvalidRequest as exc:
-            await self._fail(job, FailureKind.INVALID, exc.message)
-        except (BalanceExhausted, AuthenticationFailed) as exc:
-            kind = FailureKind.BALANCE if isinstance(exc, BalanceExhausted) else FailureKind.AUTH
-            await self._hold_up(job, kind, exc)
-        except RateLimited as exc:
-            # Usually the provider's concurrency limit: keep the job's place and try again after the hint.
-            await store.return_to_queue(job)
-            self._pause(exc.retry_after or self.config.incident_backoff.base)
-        except ProviderUnavailable as exc:
-            if exc.maybe_submitted:
-                # No provider can deduplicate a create: resending could pay for a second video. The member
-                # is told the truth and offered Try again; the queue waits before the next create, so a
-                # provider that swallows requests does not swallow every job in turn.
-                await self._unconfirmed(job, exc.message)
-                return
-            await self._hold_up(job, FailureKind.PROVIDER, exc)
-        except LumaError as exc:
-            await self._fail(job, FailureKind.PROVIDER, exc.message)
-        else:
-            first = store.utcnow() + timedelta(seconds=self.config.poll.first_poll)
-            try:
-                running = await store.mark_running(job, task_id, first_poll_at=first)
-            except UnstorableValue as exc:
-                # A task exists but we cannot keep its id, so we could never follow it: say so, never resend.
-                await self._unconfirmed(job, f"The provider's task id cannot be stored: {exc}.")
-                return
-            if running:
-                log.info("job %s: submitted as task %s", job.id, task_id)
-                self._recovered()
-                self._poll.set()
-                await self._notify(job, JobEvent.STARTED)
-            return
-        self._dispatch.set()
-
-    async def _unconfirmed(self, job: Job, reason: str) -> None:
-        """No provider can deduplicate a create: resending could pay for a second video. The member is told
-        the truth and offered Try again; the queue waits before the next create, so a provider that
-        swallows requests does not swallow every job in turn."""
-        log.warning("job %s: create not confirmed, not resending: %s", job.id, reason)
-        await self._fail(job, FailureKind.UNCONFIRMED, reason)
-        self._incident_failures += 1
-        self._pause(self.config.incident_backoff.delay(self._incident_failures))
-
-    async def _send(self, job: Job) -> str:
-        opts = VideoOptions.from_json(job.options)
-        callback = self.callback_url(job) if spec_for(self.client.provider).callbacks else None
-        member = member_key(self.config.user_id_secret, job.user_id)
-        if job.action == JobAction.EXTEND:
-            return await self.client.extend(
-                ExtendRequest(
-                    prompt=job.prompt,
-                    video_id=job.parent_video_id,
-                    video_url=None if job.parent_video_id else job.parent_video_url,
-                    end_image_url=opts.end_image_url,
-                    callback_url=callback,
-                    model=opts.model,
-                    resolution=opts.resolution,
-                    user_id=member,
-                )
-            )
-        return await self.client.generate(
-            GenerateRequest(
-                prompt=job.prompt,
-                aspect_ratio=opts.aspect_ratio,
-                loop=opts.loop,
-                enhancement=opts.enhancement,
-                start_image_url=opts.start_image_url,
-                end_image_url=opts.end_image_url,
-                callback_url=callback,
-                model=opts.model,
-                resolution=opts.resolution,
-                duration=opts.duration,
-                user_id=member,
-            )
-        )
-
-    async def _hold_up(self, job: Job, kind: FailureKind, exc: LumaError) -> None:
-        """The provider refuses all work for now: keep the queue, tell the requester, warn the operator once."""
-        await store.return_to_queue(job)
-        self._incident_failures += 1
-        if self._incident != kind:
-            self._incident = kind
-            log.error("provider incident (%s): %s; holding the queue and retrying with backoff", kind, exc)
-            self._spawn(
-                self._announce_positions(held_up=kind)
-            )  # everyone waiting is held up, not just this job
-        self._pause(self.config.incident_backoff.delay(self._incident_failures))
-        await self._notify(job, JobEvent.HELD_UP, detail=kind.value)
-
-    def _recovered(self) -> None:
-        if self._incident is not None:
-            log.warning("provider incident (%s) is over", self._incident)
-            self._spawn(self._announce_positions())  # back to plain queue positions
-        self._incident = None
-        self._incident_failures = 0
-
-    def _pause(self, seconds: float) -> None:
-        until = store.utcnow() + timedelta(seconds=seconds)
-        if self._paused_until is None or until > self._paused_until:
-            self._paused_until = until
-        self._dispatch.set()
-
-    async def _announce_positions(self, held_up: FailureKind | None = None) -> None:
-        if self.port is None:
-            return
-        queued = await Job.filter(state=JobState.QUEUED).order_by("id").limit(POSITION_UPDATES)
-        for position, job in enumerate(queued, start=1):
-            if held_up is not None:
-                await self._notify(job, JobEvent.HELD_UP, position=position, detail=held_up.value)
-            else:
-                await self._notify(job, JobEvent.QUEUED, position=position)
-
-    # -- polling ------------------------------------------------------------------------------------------
-
-    async def _poll_loop(self) -> None:
-        provider = self.client.provider
-        while not self._stopping:
-            now = store.utcnow()
-            horizon = now + timedelta(seconds=self.config.poll.coalesce)
-            due = await store.due_for_poll(horizon, provider, self.config.poll_batch or self.client.max_batch)
-            if not due:
-                await self._poll.wait(await store.next_poll_time(provider))
-                continue
-            if await self._respect_poll_rate():
-                # While we waited for the provider's rate limit more jobs fell due (callbacks among them):
-                # take them in this request rather than leaving them for the next one.
-                horizon = store.utcnow() + timedelta(seconds=self.config.poll.coalesce)
-                due = (
-                    await store.due_for_poll(
-                        horizon, provider, self.config.poll_batch or self.client.max_batch
-                    )
-                    or due
-                )
-            self._hinted.difference_update(j.id for j in due)
-            try:
-                results = await self.client.get_tasks([j.task_id for j in due if j.task_id])
-            except RateLimited as exc:
-                await self._poll_backoff(due, exc.retry_after or self.config.poll.min_interval)
-                continue
-            except (ProviderUnavailable, AuthenticationFailed, BalanceExhausted) as exc:
-                kind = FailureKind.AUTH if isinstance(exc, AuthenticationFailed) else FailureKind.PROVIDER
-                self._poll_failures += 1
-                if self._poll_incident != kind:
-                    self._poll_incident = kind
-                    log.error("provider incident (%s) while polling: %s; backing off", kind, exc)
-                await self._poll_backoff(due, self.config.incident_backoff.delay(self._poll_failures))
-                continue
-            except LumaError as exc:
-                log.warning("polling %d tasks failed: %s", len(due), exc)
-                await self._poll_backoff(due, self.config.poll.max_interval)
-                continue
-            # Polling troubles end here; a create incident (balance, key, outage) ends only with a create
-            # that succeeds, or the queue would flap between "held up" and "queued" on every poll.
-            if self._poll_incident is not None:
-                log.warning("provider incident (%s) while polling is over", self._poll_incident)
-            self._poll_incident = None
-            self._poll_failures = 0
-            await self._apply_results(due, results)
-
-    async def _respect_poll_rate(self) -> bool:
-        """Never poll faster than the provider allows, however many tasks are due. True if it had to wait."""
-        waited = False
-        if self._last_poll_request is not None:
-            gap = self.config.min_poll_interval
-            gap = self.client.min_poll_interval if gap is None else gap
-            wait = gap - (store.utcnow() - self._last_poll_request).total_seconds()
-            if wait > 0:
-                await asyncio.sleep(wait)
-                waited = True
-        self._last_poll_request = store.utcnow()
-        return waited
-
-    async def _poll_backoff(self, jobs: list[Job], seconds: float) -> None:
-        await store.schedule_polls([j.id for j in jobs], store.utcnow() + timedelta(seconds=seconds))
-
-    async def _apply_results(self, jobs: list[Job], results: dict[str, TaskResult]) -> None:
-        now = store.utcnow()
-        finished = False
-        later: dict[datetime, list[int]] = {}
-        for job in jobs:
-            result = results.get(job.task_id or "")
-            # Each job's record is applied on its own: one the bot cannot store or use ends that job alone,
-            # and an unexpected error leaves it for a later poll, so the rest of the batch always goes on.
-            try:
-                ended = await self._apply_result(job, result)
-            except UnstorableValue as exc:
-                log.warning(
-                    "job %s: task %s: the provider's record cannot be stored (%s)", job.id, job.task_id, exc
-                )
-                await self._fail(
-                    job,
-                    FailureKind.FAILED,
-                    f"The provider's record cannot be stored: {exc}.",
-                    wake_dispatch=False,
-                )
-                finished = True
-                continue
-            except Exception:
-                log.exception(
-                    "job %s: applying the record of task %s failed; polling it again later",
-                    job.id,
-                    job.task_id,
-                )
-                later.setdefault(now + timedelta(seconds=self.config.poll.max_interval), []).append(job.id)
-                continue
-            if ended:
-                finished = True
-                continue
-            if job.id in self._hinted:
-                continue  # its callback came while this answer was on the way: its "poll now" stands
-            age = (now - (job.submitted_at or job.created_at)).total_seconds()
-            at = now + timedelta(seconds=self.config.poll.interval(age))
-            later.setdefault(at, []).append(job.id)
-        for at, ids in later.items():
-            await store.schedule_polls(ids, at)
-        if finished:
-            self._deliver.set()
-            self._dispatch.set()
-
-    async def _apply_result(self, job: Job, result: TaskResult | None) -> bool:
-        """Record a finished task's outcome; True if its task is over (the job ended, was sent back to the
-        queue, or another process ended it first)."""
-        if result is not None and result.state == TaskState.COMPLETED and result.video_url:
-            if await store.mark_completed(job, result):
-                log.info("job %s: task %s completed", job.id, job.task_id)
-            return True
-        if result is not None and result.state == TaskState.FAILED:
-            await self._task_failed(job, result)
-            return True  # ended, or back in the queue as a new task: either way this task is done
-        return False
-
-    async def _task_failed(self, job: Job, result: TaskResult) -> bool:
-        """Apply a failed task. A failed task is not billed, so a failure worth retrying sends the job once
-        more, and one that says the account ran dry waits in the queue for the operator. True when the job
-        ended."""
-        reason = result.failure_reason
-        if result.failure is TaskFailure.BALANCE:
-            if await store.resubmit(job):
-                await self._hold_up_waiting(job, FailureKind.BALANCE, reason)
-                return False
-        if result.failure is TaskFailure.TRANSIENT and job.resubmits < self.config.max_resubmits:
-            if await store.resubmit(job):
-                log.info("job %s: task %s failed (%s); sending it once more", job.id, job.task_id, reason)
-                self._dispatch.set()
-                return False
-        if result.moderated or result.failure is TaskFailure.MODERATION:
-            kind = FailureKind.MODERATION
-        elif result.failure is TaskFailure.INVALID:
-            kind = FailureKind.INVALID
-        else:
-            kind = FailureKind.FAILED
-        await self._fail(job, kind, reason, wake_dispatch=False)
-        return True
-
-    async def _hold_up_waiting(self, job: Job, kind: FailureKind, reason: str | None) -> None:
-        """Like _hold_up, for a job already back in the queue (its task failed for want of funds)."""
-        self._incident_failures += 1
-        if self._incident != kind:
-            self._incident = kind
-            log.error("provider incident (%s): %s; holding the queue and retrying with backoff", kind, reason)
-            self._spawn(self._announce_positions(held_up=kind))
-        self._pause(self.config.incident_backoff.delay(self._incident_failures))
-
-    # -- delivery -----------------------------------------------------------------------------------------
-
-    async def _deliver_loop(self) -> None:
-        while not self._stopping:
-            if self.port is None:
-                await self._deliver.wait(None)
-                continue
-            pending = await store.pending_deliveries(
-                store.utcnow(), limit=self.config.delivery_concurrency * 5
-            )
-            if not pending:
-                await self._deliver.wait(await store.next_delivery_time())
-                continue
-            gate = asyncio.Semaphore(self.config.delivery_concurrency)
-            await asyncio.gather(*(self._deliver_gated(gate, job) for job in pending))
-
-    async def _deliver_gated(self, gate: asyncio.Semaphore, job: Job) -> None:
-        async with gate:
-            await self._deliver_one(job)
-
-    async def _deliver_one(self, job: Job) -> None:
-        assert self.port is not None
-        if not await store.claim_delivery(
-            job, store.utcnow(), self.config.delivery_lease, owner=self.config.instance_id
-        ):
-            return  # another process is delivering it
-        try:
-            job = await self._with_fresh_link(job)
-            delivery = await self.port.deliver(JobView.of(job))
-        except Exception as exc:
-            delay = self.config.delivery_backoff.delay(job.delivery_attempts + 1)
-            log.warning(
-                "job %s: delivery attempt %d failed (%s); retrying in %.0fs",
-                job.id,
-                job.delivery_attempts + 1,
-                exc,
-                delay,
-            )
-            await store.delivery_failed(job, store.utcnow() + timedelta(seconds=delay))
-            return
-        posted = delivery.destination is not Destination.NOWHERE
-        if not posted and job.state == JobState.COMPLETED:
-            # The member never saw the video, so it is not charged; the operator should know why.
-            log.error(
-                "job %s: the video could be posted nowhere (thread, channel and DM refused); its unit is "
-                "refunded",
-                job.id,
-            )
-        if await store.mark_delivered(
-            job,
-            self.quotas,
-            result_message_id=delivery.message_id,
-            result_channel_id=delivery.channel_id,
-            posted=posted,
-        ):
-            log.info("job %s: delivered (%s, %s)", job.id, job.state, delivery.destination)
-            await self._notify(job, JobEvent.DELIVERED)
-
-    async def _with_fresh_link(self, job: Job) -> Job:
-        """A presigned result link (the Agents API's lasts an hour) is fetched anew unless it is young, so the
-        link posted works when it is posted."""
-        spec = spec_for(job.provider) if job.provider == self.client.provider else None
-        if (
-            spec is None
-            or not spec.fresh_links
-            or spec.link_lifetime is None
-            or job.state != JobState.COMPLETED
-            or not job.task_id
-        ):
-            return job
-        age = store.utcnow() - (job.finished_at or store.utcnow())
-        if age < spec.link_lifetime * 0.1:
-            return job
-        result = await self.client.get_task(job.task_id)  # errors retry the delivery later
-        if result.state == TaskState.COMPLETED and result.video_url:
-            await store.refresh_video_url(job, result.video_url)
-        return job
-
-    # -- deadlines ----------------------------------------------------------------------------------------
-
-    async def _reap_loop(self) -> None:
-        while not self._stopping:
-            await self._fail_interrupted()
-            overdue = await store.overdue(store.utcnow())
-            for job in overdue:
-                # During a provider incident the deadline is its fault: say so rather than "timed out".
-                kind = self._incident or self._poll_incident or FailureKind.TIMEOUT
-                log.warning("job %s: deadline passed in state %s", job.id, job.state)
-                await self._fail(job, kind, "The job did not finish before its deadline.")
-            if not overdue:
-                # Claims of other processes that died expire unannounced: look again within one lease.
-                timers = [t for t in (await store.next_deadline(), await store.next_lease_expiry()) if t]
-                if timers:
-                    timers.append(store.utcnow() + self.config.submit_lease)
-                self._reaper_idle = not timers
-                await self._reap.wait(min(timers) if timers else None)
-                self._reaper_idle = False
-
-    # -- shared -------------------------------------------------------------------------------------------
-
-    async def _fail(
-        self, job: Job, kind: FailureKind, reason: str | None, *, wake_dispatch: bool = True
-    ) -> None:
-        self._hinted.discard(job.id)
-        # Every failure reason passes here on its way to the database, whether it came from an exception or a
-        # task record, so here is where the provider's echo of our token is masked (the log filter would only
-        # clean the log line).
-        reason = self.client.redact(reason) if reason else reason
-        if await store.mark_failed(job, kind, reason, self.quotas):
-            log.info("job %s: failed (%s): %s", job.id, kind, reason)
-            self._deliver.set()
-            if wake_dispatch:
-                self._dispatch.set()
-
-    async def _notify(
-        self, job: Job, event: JobEvent, *, position: int = 0, detail: str | None = None
-    ) -> None:
-        if self.port is None:
-            return
-        try:
-            await self.port.job_updated(JobView.of(job), event, position=position, detail=detail)
-        except Exception:
-            log.warning("job %s: status update %s failed", job.id, event, exc_info=True)
-
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+    async def provider_report(self) -> list[dict[str, Any]]:
+        """Each provider and key: health, running tasks and slots, last error, success rates (this process's
+        view, learnt from its own traffic; running tasks are counted in the database, for all processes)."""
+        running = await store.running_per_key()
+        slots = {key.id: key.max_concurrent for key in self.pool.keys()}
+        return self.ctx.health.report(running, slots)
 
 
 def engine_config_from_settings(settings: Settings, **overrides: object) -> EngineConfig:
@@ -689,6 +197,7 @@ def engine_config_from_settings(settings: Settings, **overrides: object) -> Engi
     values: dict[str, object] = {
         "max_concurrent": settings.luma_max_concurrent,
         "deadline": settings.job_deadline,
+        "queue_timeout": settings.job_queue_timeout,
         "callback_base_url": settings.callback_public_url,
         "poll": PollPolicy.safety_net() if settings.callback_public_url else PollPolicy(),
         "instance_id": settings.instance_id,

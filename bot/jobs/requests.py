@@ -6,6 +6,7 @@ with a sentence for the user, and nothing is reserved or charged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -74,7 +75,7 @@ async def resolve_parent(request: JobRequest, spec: ProviderSpec) -> tuple[Job |
         request.guild_id,
         video_id=video_id,
         video_url=video_url,
-        url_prefix=_link_key(video_url) if video_url and spec.fresh_links else None,
+        url_prefix=_link_key(video_url) if video_url else None,
     )
     if parent is not None:
         return _usable_parent(parent, spec)
@@ -107,44 +108,56 @@ def _usable_parent(parent: Job, spec: ProviderSpec) -> tuple[Job, str | None, st
 
 
 async def build_new_job(
-    request: JobRequest, *, provider: str, defaults: OptionDefaults | None = None
+    request: JobRequest, *, providers: Sequence[str], defaults: OptionDefaults | None = None
 ) -> store.NewJob:
-    spec = spec_for(provider)
+    """Check a request against the configured providers (in order of preference) and say which would make
+    it: a new video goes to the first that can (the dispatcher may still choose another that can, when that
+    one is down or full); an extension goes to the provider and key that made its parent."""
     defaults = defaults or OptionDefaults()
     prompt = validate_prompt(request.prompt)
-    if len(prompt) < spec.min_prompt_length:
-        raise InvalidInput(
-            f"The prompt is too short: {spec.title} needs at least {spec.min_prompt_length} characters."
-        )
-    parent = None
+    key_id = None
+    parent: Job | None = None
     video_id = video_url = None
     if request.action == JobAction.EXTEND:
         end = validate_image_url(request.end_image_url) if request.end_image_url else None
+        spec = await _provider_of_parent(request, providers)
+        _check_prompt_length(prompt, spec)
         parent, video_id, video_url = await resolve_parent(request, spec)
         parent_options = VideoOptions.from_json(parent.options) if parent is not None else None
         options = check_extend(spec, end, defaults, parent_options)
+        if parent is not None and parent.provider == spec.name:
+            key_id = parent.key_id
     else:
-        options = check_generate(
-            spec,
-            VideoOptions(
-                aspect_ratio=validate_aspect_ratio(request.aspect_ratio or DEFAULT_ASPECT_RATIO),
-                loop=bool(request.loop),
-                enhancement=bool(request.enhancement),
-                start_image_url=validate_image_url(request.start_image_url) if request.start_image_url else None,
-                end_image_url=validate_image_url(request.end_image_url) if request.end_image_url else None,
-                model=request.model or None,
-                resolution=request.resolution or None,
-                duration=request.duration or None,
-            ),
-            defaults,
+        wanted = VideoOptions(
+            aspect_ratio=validate_aspect_ratio(request.aspect_ratio or DEFAULT_ASPECT_RATIO),
+            loop=bool(request.loop),
+            enhancement=bool(request.enhancement),
+            start_image_url=validate_image_url(request.start_image_url) if request.start_image_url else None,
+            end_image_url=validate_image_url(request.end_image_url) if request.end_image_url else None,
+            model=request.model or None,
+            resolution=request.resolution or None,
+            duration=request.duration or None,
         )
+        refusal: InvalidInput | None = None
+        for name in providers:
+            spec = spec_for(name)
+            try:
+                _check_prompt_length(prompt, spec)
+                options = check_generate(spec, wanted, defaults)
+            except InvalidInput as exc:
+                refusal = refusal or exc  # the preferred provider's words name what it can do
+                continue
+            break
+        else:
+            assert refusal is not None
+            raise refusal
     return store.NewJob(
         guild_id=request.guild_id,
         channel_id=request.channel_id,
         user_id=request.user_id,
         action=request.action,
         prompt=prompt,
-        provider=provider,
+        provider=spec.name,
         options=options.to_json(),
         role_ids=tuple(request.role_ids),
         thread_id=request.thread_id,
@@ -152,4 +165,33 @@ async def build_new_job(
         parent_id=parent.id if parent else None,
         parent_video_id=video_id,
         parent_video_url=video_url,
+        key_id=key_id,
     )
+
+
+def _check_prompt_length(prompt: str, spec: ProviderSpec) -> None:
+    if len(prompt) < spec.min_prompt_length:
+        raise InvalidInput(
+            f"The prompt is too short: {spec.title} needs at least {spec.min_prompt_length} characters."
+        )
+
+
+async def _provider_of_parent(request: JobRequest, providers: Sequence[str]) -> ProviderSpec:
+    """The provider an extension goes to: its parent's, when this bot still uses it; else the preferred one
+    (which may continue another provider's video by its link, or will refuse it clearly)."""
+    parent = None
+    if request.parent_job_id is not None:
+        parent = await store.get_job(request.parent_job_id)
+    if parent is not None and parent.guild_id == request.guild_id and parent.provider in providers:
+        return spec_for(parent.provider)
+    if parent is None and request.extend_target:
+        video_id, video_url = parse_extend_target(request.extend_target)
+        found = await store.find_by_video(
+            request.guild_id,
+            video_id=video_id,
+            video_url=video_url,
+            url_prefix=_link_key(video_url) if video_url else None,
+        )
+        if found is not None and found.provider in providers:
+            return spec_for(found.provider)
+    return spec_for(providers[0])

@@ -11,6 +11,8 @@ from bot.luma.capabilities import ProviderSpec
 from bot.luma.types import DEFAULT_ASPECT_RATIO
 from bot.luma.validation import InvalidInput
 
+CHOOSABLE = ("model", "resolution", "duration")
+
 
 @dataclass(frozen=True, slots=True)
 class VideoOptions:
@@ -25,9 +27,20 @@ class VideoOptions:
     model: str | None = None
     resolution: str | None = None
     duration: str | None = None
+    # Which of model/resolution/duration the member chose; the others are defaults, which another provider
+    # (after a failover) replaces with its own.
+    chosen: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        data = {k: v for k, v in asdict(self).items() if v is not None and k != "chosen"}
+        if self.chosen:
+            data["chosen"] = list(self.chosen)
+        return data
+
+    def requested(self) -> VideoOptions:
+        """What the member asked for, without the defaults one provider filled in."""
+        keep = {k: getattr(self, k) if k in self.chosen else None for k in CHOOSABLE}
+        return replace(self, **keep)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> VideoOptions:
@@ -47,6 +60,7 @@ class VideoOptions:
             model=text("model"),
             resolution=text("resolution"),
             duration=text("duration"),
+            chosen=tuple(k for k in data.get("chosen") or () if k in CHOOSABLE),
         )
 
 
@@ -84,10 +98,24 @@ def check_defaults(spec: ProviderSpec, defaults: OptionDefaults) -> OptionDefaul
     )
 
 
+def usable_defaults(spec: ProviderSpec, defaults: OptionDefaults) -> OptionDefaults:
+    """The admin's defaults where this provider offers them, its own otherwise (with several providers a
+    default may suit only some of them; the settings check that it suits at least one)."""
+
+    def pick(value: str | None, offered: tuple[str, ...], own: str | None) -> str | None:
+        return value if value in offered else (own if offered else None)
+
+    return OptionDefaults(
+        model=pick(defaults.model, spec.models, spec.default_model),
+        resolution=pick(defaults.resolution, spec.resolutions, spec.default_resolution),
+        duration=pick(defaults.duration, spec.durations, spec.default_duration),
+    )
+
+
 def check_generate(spec: ProviderSpec, options: VideoOptions, defaults: OptionDefaults) -> VideoOptions:
     """The options with the provider's (or admin's) defaults filled in; refuses what the provider cannot do
     with a sentence naming what it can."""
-    base = check_defaults(spec, defaults)
+    base = usable_defaults(spec, defaults)
     if options.aspect_ratio not in spec.aspect_ratios:
         raise InvalidInput(
             f"{_cap(spec.title)} has no {options.aspect_ratio} videos: "
@@ -112,7 +140,10 @@ def check_generate(spec: ProviderSpec, options: VideoOptions, defaults: OptionDe
                 f"turn `loop` off or choose {' or '.join(spec.loop_durations)}."
             )
     enhancement = options.enhancement if spec.enhancement else True
-    return replace(options, model=model, resolution=resolution, duration=duration, enhancement=enhancement)
+    chosen = tuple(k for k in CHOOSABLE if getattr(options, k) is not None)
+    return replace(
+        options, model=model, resolution=resolution, duration=duration, enhancement=enhancement, chosen=chosen
+    )
 
 
 def check_extend(
@@ -120,7 +151,7 @@ def check_extend(
 ) -> VideoOptions:
     """An extension keeps its parent's model and resolution where it has them (the provider's defaults
     otherwise); its length is the provider's (the Agents API bills an extension as one 5 s block)."""
-    base = check_defaults(spec, defaults)
+    base = usable_defaults(spec, defaults)
     if end_image_url and not spec.end_frame:
         raise InvalidInput(f"{_cap(spec.title)} cannot use an end frame: leave it out.")
     model = parent.model if parent and parent.model in spec.models else base.model

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tortoise.exceptions import ValidationError
+from tortoise.exceptions import IntegrityError, ValidationError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
@@ -92,10 +92,13 @@ class NewJob:
     parent_id: int | None = None
     parent_video_id: str | None = None
     parent_video_url: str | None = None
+    # An extension runs on the key that made its parent (a generation belongs to one account).
+    key_id: str | None = None
 
 
 async def create_job(new: NewJob, quotas: QuotaBook, *, deadline: timedelta, placed: bool = True) -> Job:
-    """Reserve a unit and record the job in one transaction: either both happen or neither."""
+    """Reserve a unit and record the job in one transaction: either both happen or neither. `deadline`: how
+    long the job may wait in the queue (its deadline restarts when it is submitted)."""
     now = utcnow()
     reservation = await quotas.prepare(new.guild_id, new.user_id, new.role_ids, now=now)
     async with in_transaction():
@@ -112,6 +115,7 @@ async def create_job(new: NewJob, quotas: QuotaBook, *, deadline: timedelta, pla
             parent_id=new.parent_id,
             parent_video_id=new.parent_video_id,
             parent_video_url=new.parent_video_url,
+            key_id=new.key_id,
             provider=new.provider,
             callback_secret=secrets.token_urlsafe(32),
             deadline_at=now + deadline,
@@ -145,23 +149,56 @@ async def queue_position(job: Job) -> int:
     return await Job.filter(state=JobState.QUEUED, id__lte=job.id).count()
 
 
-async def active_count() -> int:
-    return await Job.filter(state__in=ACTIVE_STATES).count()
+class SlotTaken(Exception):
+    """Another process took that slot of the key first: try the next one."""
 
 
-async def claim_queued(limit: int, *, owner: str = "main", lease: timedelta = timedelta(minutes=2)) -> list[Job]:
-    """Move up to `limit` of the oldest queued jobs to `submitting`, in order. Each claim is a CAS, so
-    processes sharing the database never claim the same job; the lease says how long the claim holds."""
-    claimed: list[Job] = []
-    if limit <= 0:
-        return claimed
-    candidates = await Job.filter(state=JobState.QUEUED).order_by("id").limit(limit).values_list("id", flat=True)
-    for job_id in candidates:
-        if await Job.filter(id=job_id, state=JobState.QUEUED).update(
-            state=JobState.SUBMITTING, claimed_by=owner, lease_until=utcnow() + lease
-        ):
-            claimed.append(await Job.get(id=job_id))
-    return claimed
+async def queued_jobs(limit: int) -> list[Job]:
+    """The head of the queue, oldest first."""
+    return await Job.filter(state=JobState.QUEUED).order_by("id").limit(limit)
+
+
+async def active_slots() -> dict[str, set[int]]:
+    """Slots in use per key: a job holds one from its claim until it leaves the provider."""
+    used: dict[str, set[int]] = {}
+    rows = await Job.filter(state__in=ACTIVE_STATES, key_id__isnull=False).values_list("key_id", "slot")
+    for key_id, slot in rows:
+        used.setdefault(key_id, set()).add(slot)
+    return used
+
+
+async def claim_slot(
+    job: Job,
+    *,
+    provider: str,
+    key_id: str,
+    slot: int,
+    options: dict,
+    owner: str,
+    lease: timedelta,
+) -> bool:
+    """Move a queued job to `submitting` on one slot of one key, in one statement. The database holds the
+    limit: a unique index on (key_id, slot) over submitting and running jobs refuses a second holder of a
+    slot, whatever number of processes race for it (SlotTaken). False when another process claimed the job.
+    """
+    try:
+        changed = await Job.filter(id=job.id, state=JobState.QUEUED).update(
+            state=JobState.SUBMITTING,
+            provider=provider,
+            key_id=key_id,
+            slot=slot,
+            options=options,
+            claimed_by=owner,
+            lease_until=utcnow() + lease,
+        )
+    except IntegrityError:
+        raise SlotTaken(f"{key_id} slot {slot}") from None
+    if changed:
+        job.state, job.provider, job.key_id, job.slot, job.options = (
+            JobState.SUBMITTING, provider, key_id, slot, options,
+        )
+        job.claimed_by = owner
+    return bool(changed)
 
 
 async def return_to_queue(job: Job) -> bool:
@@ -170,25 +207,35 @@ async def return_to_queue(job: Job) -> bool:
         state=JobState.QUEUED, claimed_by=None, lease_until=None))
 
 
-async def mark_running(job: Job, task_id: str, *, first_poll_at: datetime) -> bool:
-    """Only the claim's holder may record the task; a claim that expired was already failed elsewhere."""
+async def mark_running(
+    job: Job, task_id: str, *, first_poll_at: datetime, deadline: timedelta | None = None
+) -> bool:
+    """Only the claim's holder may record the task; a claim that expired was already failed elsewhere. The
+    job's deadline now runs from its submission (`deadline`), no longer from its wait in the queue."""
     now = utcnow()
     _storable({"task_id": task_id})
-    changed = await Job.filter(id=job.id, state=JobState.SUBMITTING, claimed_by=job.claimed_by).update(
-        state=JobState.RUNNING, task_id=task_id, submitted_at=now, next_poll_at=first_poll_at, lease_until=None
-    )
+    values: dict = {
+        "state": JobState.RUNNING, "task_id": task_id, "submitted_at": now, "next_poll_at": first_poll_at,
+        "lease_until": None,
+    }
+    if deadline is not None:
+        values["deadline_at"] = now + deadline
+    changed = await Job.filter(id=job.id, state=JobState.SUBMITTING, claimed_by=job.claimed_by).update(**values)
     if changed:
         job.state, job.task_id, job.submitted_at, job.next_poll_at = JobState.RUNNING, task_id, now, first_poll_at
     return bool(changed)
 
 
-async def resubmit(job: Job) -> bool:
+async def resubmit(job: Job, *, queue_timeout: timedelta | None = None) -> bool:
     """A running job whose task failed without a bill goes back to its place in the queue (its id), to be
-    sent again as a new task."""
-    changed = await Job.filter(id=job.id, state=JobState.RUNNING, task_id=job.task_id).update(
-        state=JobState.QUEUED, task_id=None, submitted_at=None, next_poll_at=None, claimed_by=None,
-        lease_until=None, resubmits=F("resubmits") + 1,
-    )
+    sent again as a new task, with a new wait allowance."""
+    values: dict = {
+        "state": JobState.QUEUED, "task_id": None, "submitted_at": None, "next_poll_at": None,
+        "claimed_by": None, "lease_until": None, "resubmits": F("resubmits") + 1,
+    }
+    if queue_timeout is not None:
+        values["deadline_at"] = utcnow() + queue_timeout
+    changed = await Job.filter(id=job.id, state=JobState.RUNNING, task_id=job.task_id).update(**values)
     return bool(changed)
 
 
@@ -265,17 +312,23 @@ async def delivery_failed(job: Job, retry_at: datetime) -> None:
     await Job.filter(id=job.id).update(delivery_attempts=F("delivery_attempts") + 1, next_delivery_at=retry_at)
 
 
-async def due_for_poll(now: datetime, provider: str, limit: int) -> list[Job]:
-    return (
-        await Job.filter(state=JobState.RUNNING, provider=provider, next_poll_at__lte=now)
-        .order_by("next_poll_at")
-        .limit(limit)
+async def due_for_poll(now: datetime, limit: int) -> list[Job]:
+    """Running jobs due for a poll, of every provider and key (each is polled through the one that made it)."""
+    return await Job.filter(state=JobState.RUNNING, next_poll_at__lte=now).order_by("next_poll_at").limit(limit)
+
+
+async def next_poll_time() -> datetime | None:
+    row = (
+        await Job.filter(state=JobState.RUNNING, next_poll_at__isnull=False).order_by("next_poll_at").first()
     )
-
-
-async def next_poll_time(provider: str) -> datetime | None:
-    row = await Job.filter(state=JobState.RUNNING, provider=provider).order_by("next_poll_at").first()
     return row.next_poll_at if row else None
+
+
+async def running_per_key() -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for key_id in await Job.filter(state__in=ACTIVE_STATES, key_id__isnull=False).values_list("key_id", flat=True):
+        counts[key_id] = counts.get(key_id, 0) + 1
+    return counts
 
 
 async def schedule_polls(job_ids: Iterable[int], at: datetime) -> None:

@@ -42,6 +42,7 @@ class FailureKind(enum.StrEnum):
     INVALID = "invalid"
     PROVIDER = "provider"
     TIMEOUT = "timeout"
+    QUEUE_TIMEOUT = "queue_timeout"  # it waited in the queue past its allowance and was never sent
     INTERRUPTED = "interrupted"  # the process died while the create request was in flight
     UNCONFIRMED = "unconfirmed"  # the provider never confirmed the create: a task may or may not exist
     FAILED = "failed"  # the provider's task failed for another reason
@@ -159,6 +160,10 @@ class Job(Model):
     parent_video_url = fields.TextField(null=True)
 
     provider = fields.CharField(max_length=32)
+    # The provider key (bot.jobs.providers.key_id_for) and its slot while the job is with the provider: a
+    # unique index over (key_id, slot) of submitting and running jobs holds each key's limit (migration 0006).
+    key_id = fields.CharField(max_length=64, null=True)
+    slot = fields.IntField(null=True)
     task_id = fields.CharField(max_length=128, null=True, db_index=True)
     state = fields.CharEnumField(JobState, max_length=16, default=JobState.QUEUED, db_index=True)
 

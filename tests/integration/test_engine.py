@@ -260,8 +260,9 @@ async def test_poll_server_errors_and_html_pages_are_retried(rig):
 
 
 @pytest.mark.parametrize("cause", ["balance", "token"])
-async def test_balance_or_token_trouble_holds_the_queue_then_fails_at_the_deadline(rig, cause, caplog):
-    r = await rig(limit=2, deadline=timedelta(seconds=0.6))
+async def test_balance_or_token_trouble_holds_the_queue_then_fails_when_the_wait_runs_out(rig, cause, caplog):
+    # The jobs never get sent: they fail when their wait in the queue runs out, saying why they waited.
+    r = await rig(limit=2, queue_timeout=timedelta(seconds=0.6))
     if cause == "balance":
         r.fake.set_balance_exhausted(True)
     else:

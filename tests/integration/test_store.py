@@ -62,7 +62,7 @@ async def test_delivered_video_charges_the_unit_once(db):
     job = await store.create_job(new_job(), quotas, deadline=timedelta(minutes=15))
     from bot.luma.types import TaskResult, TaskState
 
-    await store.claim_queued(1)
+    assert await claim(job)
     await store.mark_running(job, "t1", first_poll_at=store.utcnow())
     await store.mark_completed(job, TaskResult(task_id="t1", state=TaskState.COMPLETED, video_url="https://x/v.mp4"))
     job = await Job.get(id=job.id)
@@ -124,14 +124,44 @@ def test_period_bounds_are_utc_day_monday_week_and_calendar_month():
     assert period_bounds(QuotaPeriod.MONTH, now) == (datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC))
 
 
-async def test_queue_claims_are_exclusive_and_in_order(db):
-    quotas = book(limit=10)
-    made = [await store.create_job(new_job(), quotas, deadline=timedelta(minutes=15)) for _ in range(6)]
-    first, second = await asyncio.gather(store.claim_queued(3), store.claim_queued(3))
-    claimed = [j.id for j in first + second]
-    assert len(claimed) == len(set(claimed))  # no job claimed twice
-    assert sorted(claimed) == [j.id for j in made][: len(claimed)]
-    assert all(j.state == JobState.SUBMITTING for j in await Job.filter(id__in=claimed))
+async def claim(job: Job, *, key_id: str = "acedatacloud:k1", slot: int = 0) -> bool:
+    return await store.claim_slot(
+        job, provider="acedatacloud", key_id=key_id, slot=slot, options={}, owner="main",
+        lease=timedelta(minutes=2),
+    )
+
+
+async def test_a_key_slot_has_one_holder_however_many_claim_it_at_once(db):
+    """The per-key limit lives in the database: claimers racing for a key's 3 slots (as several processes
+    would) never put more than 3 jobs at the provider, and never two on one slot."""
+    quotas = book(limit=20)
+    made = [await store.create_job(new_job(), quotas, deadline=timedelta(minutes=15)) for _ in range(12)]
+
+    async def claimer(job: Job) -> bool:
+        for slot in range(3):
+            try:
+                if await claim(job, slot=slot):
+                    return True
+            except store.SlotTaken:
+                continue
+        return False
+
+    won = await asyncio.gather(*(claimer(job) for job in made))
+    active = await Job.filter(state__in=(JobState.SUBMITTING, JobState.RUNNING)).values_list("slot", flat=True)
+    assert sum(won) == 3 and sorted(active) == [0, 1, 2]
+    # A slot frees when its job leaves the provider, and only then can another job take it.
+    holder = await Job.get(state=JobState.SUBMITTING, slot=1)
+    with pytest.raises(store.SlotTaken):
+        await claim(next(j for j, w in zip(made, won, strict=True) if not w), slot=1)
+    await store.mark_failed(holder, FailureKind.FAILED, "gone", quotas)
+    assert await claim(next(j for j, w in zip(made, won, strict=True) if not w), slot=1)
+
+
+async def test_another_key_has_slots_of_its_own(db):
+    quotas = book(limit=5)
+    first, second = [await store.create_job(new_job(), quotas, deadline=timedelta(minutes=15)) for _ in range(2)]
+    assert await claim(first, key_id="acedatacloud:k1", slot=0)
+    assert await claim(second, key_id="acedatacloud:k2", slot=0)
 
 
 @pytest.mark.postgres
@@ -163,7 +193,7 @@ async def test_a_result_the_database_cannot_hold_is_refused_and_changes_nothing(
 
     quotas = book()
     job = await store.create_job(new_job(), quotas, deadline=timedelta(minutes=15))
-    [job] = await store.claim_queued(1)
+    assert await claim(job)
     await store.mark_running(job, "t1", first_poll_at=store.utcnow())
     result = TaskResult(
         task_id="t1", state=TaskState.COMPLETED, **{"video_url": "https://cdn.example.com/v.mp4", **values}

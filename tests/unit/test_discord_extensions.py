@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import discord
 import pytest
 from discord import app_commands
@@ -13,6 +14,7 @@ from discord import app_commands
 from bot.app import EXTENSIONS, LumaBot, ShardedLumaBot, bot_intents, make_bot
 from bot.discord_ui.sync import SyncState, commands_hash, state_dir_for, sync_commands
 from bot.jobs.engine import JobEngine
+from bot.jobs.providers import ProviderPool
 from bot.settings import Settings
 from bot.store.models import QuotaPeriod
 from bot.store.quotas import QuotaBook, QuotaDefaults
@@ -25,11 +27,13 @@ def settings(**values: Any) -> Settings:
 @pytest.fixture
 async def bot(tmp_path) -> AsyncIterator[LumaBot]:
     quotas = QuotaBook(QuotaDefaults(3, QuotaPeriod.DAY))
-    bot = make_bot(settings(), engine=JobEngine(None, quotas), quotas=quotas, sync_state=SyncState(tmp_path))  # type: ignore[arg-type]
-    for extension in EXTENSIONS:
-        await bot.load_extension(extension)
-    yield bot
-    await bot.close()
+    async with aiohttp.ClientSession() as session:  # never used: nothing is sent
+        engine = JobEngine(ProviderPool.from_configs(settings().provider_configs(), session), quotas)
+        bot = make_bot(settings(), engine=engine, quotas=quotas, sync_state=SyncState(tmp_path))
+        for extension in EXTENSIONS:
+            await bot.load_extension(extension)
+        yield bot
+        await bot.close()
 
 
 async def test_every_extension_loads_without_clashing_command_names(bot: LumaBot) -> None:
@@ -78,7 +82,10 @@ def test_intents_are_minimal_and_message_content_only_on_request() -> None:
 
 async def test_sharded_settings_make_a_sharded_bot() -> None:
     quotas = QuotaBook(QuotaDefaults(3, QuotaPeriod.DAY))
-    bot = make_bot(settings(shard_count=4, shard_ids="2,3"), engine=JobEngine(None, quotas), quotas=quotas)  # type: ignore[arg-type]
+    chosen = settings(shard_count=4, shard_ids="2,3")
+    async with aiohttp.ClientSession() as session:
+        engine = JobEngine(ProviderPool.from_configs(chosen.provider_configs(), session), quotas)
+        bot = make_bot(chosen, engine=engine, quotas=quotas)
     assert isinstance(bot, ShardedLumaBot) and (bot.shard_count, bot.shard_ids) == (4, [2, 3])
 
 
