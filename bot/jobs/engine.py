@@ -31,6 +31,7 @@ from bot.luma.errors import (
     RateLimited,
 )
 from bot.luma.types import ExtendRequest, GenerateRequest, TaskResult, TaskState
+from bot.metrics import METRICS
 from bot.settings import Settings
 from bot.store import jobs as store
 from bot.store.models import FailureKind, Job, JobAction, JobState
@@ -194,8 +195,14 @@ class JobEngine:
         """Validate, reserve a unit and store the job; raises InvalidInput or QuotaExceeded, charging nothing."""
         if self._stopping:
             raise RuntimeError("the bot is shutting down")
-        new = await build_new_job(request, provider=self.client.provider)
-        job = await store.create_job(new, self.quotas, deadline=self.config.deadline)
+        try:
+            new = await build_new_job(request, provider=self.client.provider)
+            job = await store.create_job(new, self.quotas, deadline=self.config.deadline)
+        except Exception as exc:
+            # For /metrics: QuotaExceeded → "QuotaExceeded", InvalidInput → "InvalidInput", and so on.
+            METRICS.request_refused(type(exc).__name__)
+            raise
+        METRICS.request_accepted()
         log.info(
             "job %s: accepted (%s) for user %s in guild %s", job.id, job.action, job.user_id, job.guild_id
         )

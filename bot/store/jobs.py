@@ -13,6 +13,7 @@ from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from bot.luma.types import TaskResult
+from bot.metrics import METRICS
 from bot.store.models import (
     ACTIVE_STATES,
     UNFINISHED_STATES,
@@ -166,6 +167,7 @@ async def mark_delivered(job: Job, quotas: QuotaBook, *, result_message_id: int 
             id=job.id, state__in=(JobState.COMPLETED, JobState.FAILED), delivered_at__isnull=True
         ).update(**values)
         if changed:
+            METRICS.delivered(job.finished_at, values["delivered_at"])
             if job.state == JobState.COMPLETED:
                 await quotas.charge(job.id)
             else:
