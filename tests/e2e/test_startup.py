@@ -121,7 +121,7 @@ async def test_callbacks_are_served_when_a_public_url_is_set(harness: BotHarness
         callback_base_url=base,
         poll=PollPolicy(first_poll=300, min_interval=300, max_interval=300, coalesce=0.05),
     )
-    await harness.start(callback_public_url=base, callback_listen=f"127.0.0.1:{port}")
+    await harness.start(callback_public_url=base, http_listen=f"127.0.0.1:{port}")
     async with aiohttp.ClientSession() as http, http.get(f"{base}/healthz") as response:
         body = await response.json()
         assert response.status == 200 and body["ok"] is True and body["discord"]["ok"] is True
