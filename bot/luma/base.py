@@ -35,3 +35,8 @@ class LumaClient(Protocol):
     async def get_tasks(self, task_ids: Sequence[str]) -> dict[str, TaskResult]:
         """Fetch many tasks with one request per `max_batch` ids; ids the provider leaves out are absent."""
         ...
+
+    async def verify_token(self) -> None:
+        """One request that costs nothing; raises AuthenticationFailed when the provider rejects the token
+        (and the other typed errors when it cannot tell, e.g. ProviderUnavailable). For `python -m bot check`."""
+        ...
