@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable, Coroutine
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from bot.logging_setup import configure_logging
 from bot.settings import DatabaseSettings, Settings, SettingsError, load_settings
@@ -103,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
 
     password = urlsplit(settings.database_url).password if "://" in settings.database_url else None
     configure_logging(settings.log_level, [*secrets, password or ""], fmt=settings.log_format, provider=provider)
-    command = {"run": _run, "migrate": _migrate, "check": _check}[args.command]
+    commands: dict[str, Callable[[Any], Coroutine[Any, Any, int]]] = {"run": _run, "migrate": _migrate, "check": _check}
     try:
-        return asyncio.run(command(settings))  # type: ignore[operator]
+        return asyncio.run(commands[args.command](settings))
     except KeyboardInterrupt:
         return 0
     except Exception as exc:

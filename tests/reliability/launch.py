@@ -29,7 +29,8 @@ def main() -> int:
         print(exc, file=sys.stderr)
         return 2
     configure_logging(
-        "INFO", [settings.discord_token.get_secret_value(), settings.luma_api_token.get_secret_value()]
+        "INFO", [settings.discord_token.get_secret_value(), settings.luma_api_token.get_secret_value()],
+        fmt=settings.log_format, provider=settings.luma_provider,
     )
     # Everything from the settings, as in production, but the clocks of the end-to-end tests.
     lease = timedelta(seconds=float(os.environ.get("LUMA_TEST_LEASE_SECONDS", "20")))
