@@ -302,6 +302,9 @@ class Stage:
                 "QUOTA_DEFAULT_LIMIT": "1000000",
                 "JOB_DEADLINE_MINUTES": "120",
                 "LOG_LEVEL": "INFO",
+                # No .env of the developer's, and a free port for /healthz: bench bots run side by side.
+                "LUMA_BOT_HOME": str(self.workdir),
+                "HTTP_LISTEN": "127.0.0.1:0",
             }
         )
         if options.callbacks:

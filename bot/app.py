@@ -21,13 +21,15 @@ from bot.discord_ui.delivery import DiscordDelivery
 from bot.discord_ui.errors import on_app_command_error
 from bot.discord_ui.permissions import invite_url
 from bot.discord_ui.sync import SyncState, state_dir_for, sync_commands
-from bot.jobs.callbacks import database_healthy, start_callback_server
 from bot.jobs.engine import EngineConfig, JobEngine, engine_config_from_settings
 from bot.jobs.providers import ProviderPool
+from bot.metrics import METRICS
 from bot.settings import Settings
 from bot.store.db import close_database, open_database
 from bot.store.models import QuotaPeriod
 from bot.store.quotas import QuotaBook, QuotaDefaults
+from bot.web import ServerLimits, WebServer, start_server
+from bot.web.health import GatewayWatch, health_report
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +129,32 @@ def make_bot(settings: Settings, *, engine: JobEngine, quotas: QuotaBook, **opti
     return cls(settings, engine=engine, quotas=quotas, **options)  # type: ignore[return-value]
 
 
+def count_discord_errors(bot: Any) -> None:
+    """Count Discord REST calls that failed after discord.py's own retries of 429s and 5xx (for /metrics)."""
+    http = bot.http
+    original = http.request
+
+    async def request(route: discord.http.Route, **kwargs: Any) -> Any:
+        try:
+            return await original(route, **kwargs)
+        except discord.HTTPException as exc:
+            METRICS.discord_error(route.method, exc.status)
+            raise
+
+    http.request = request
+
+
+# Close codes with which Discord ends the gateway session for good (discord.py raises ConnectionClosed).
+_TOKEN_REJECTED = (
+    "Discord rejected DISCORD_TOKEN: copy the bot's token again from the Developer Portal "
+    "(your application → Bot → Reset Token)"
+)
+_INTENT_REFUSED = (
+    "Discord refused the Message Content intent: switch it on in the Developer Portal "
+    "(your application → Bot → Privileged Gateway Intents) or set DISCORD_MESSAGE_CONTENT=false"
+)
+
+
 def point_discord_py(settings: Settings) -> None:
     """Send discord.py's REST calls and gateway connection where the settings say (the tests' fake Discord)."""
     discord.http.Route.BASE = settings.discord_api_base_url
@@ -146,12 +174,16 @@ class App:
         *,
         engine_config: EngineConfig | None = None,
         bot_options: dict[str, Any] | None = None,
+        web_limits: ServerLimits | None = None,
     ) -> None:
         self.settings = settings
         self.engine_config = engine_config
         self.bot_options = bot_options or {}
+        self.web_limits = web_limits or ServerLimits()
         self.bot: LumaBot | None = None
         self.engine: JobEngine | None = None
+        self.web: WebServer | None = None
+        self.gateway = GatewayWatch()
         self.built = asyncio.Event()
         self._stop_requested = False
 
@@ -179,42 +211,52 @@ class App:
         config = self.engine_config or engine_config_from_settings(settings)
         self.engine = engine = JobEngine(pool, quotas, config)
         self.bot = bot = make_bot(settings, engine=engine, quotas=quotas, **self.bot_options)
-        self.built.set()
-        server = None
+        self.gateway.attach(bot, sharded=isinstance(bot, commands.AutoShardedBot))
+        count_discord_errors(bot)
         try:
-            if settings.callback_public_url:
-                host, port = settings.callback_host_port
-                server = await start_callback_server(engine, host, port, self.health)
+            host, port = settings.http_host_port
+            # Callback routes only when providers are told where to call (CALLBACK_PUBLIC_URL).
+            self.web = await start_server(
+                host, port, self.health, engine=engine if settings.callback_public_url else None,
+                limits=self.web_limits,
+            )
+            self.built.set()
             if self._stop_requested:
                 return 0
             async with bot:
                 await bot.start(settings.discord_token.get_secret_value())
             return 0
         except discord.LoginFailure:
-            log.error(
-                "Discord rejected DISCORD_TOKEN: copy the bot's token again from the Developer Portal "
-                "(your application → Bot → Reset Token)"
-            )
+            log.error(_TOKEN_REJECTED)
             return 1
         except discord.PrivilegedIntentsRequired:
-            log.error(
-                "Discord refused the Message Content intent: switch it on in the Developer Portal "
-                "(your application → Bot → Privileged Gateway Intents) or set DISCORD_MESSAGE_CONTENT=false"
-            )
+            log.error(_INTENT_REFUSED)
+            return 1
+        except discord.ConnectionClosed as exc:
+            # The gateway, not the REST API, refused us: the same causes, the same one line.
+            if exc.code == 4004:
+                log.error(_TOKEN_REJECTED)
+            elif exc.code == 4014:
+                log.error(_INTENT_REFUSED)
+            else:
+                log.error("Discord closed the gateway connection for good (code %s: %s)", exc.code, exc.reason)
             return 1
         finally:
+            self.built.set()
             await engine.stop(SHUTDOWN_GRACE)
             if not bot.is_closed():
                 await bot.close()
-            if server is not None:
-                await server.cleanup()
+            if self.web is not None:
+                await self.web.cleanup()
 
-    async def health(self) -> bool:
-        """For the callback server's /healthz: connected to Discord, and the database answers."""
-        bot = self.bot
-        if bot is None or bot.is_closed() or not bot.is_ready():
-            return False
-        return await database_healthy()
+    async def health(self) -> dict[str, Any]:
+        """The /healthz report: the gateway session live, the database writable, and each provider's state."""
+        providers = await self.engine.provider_report() if self.engine is not None else []
+        report = await health_report(self.gateway, providers)
+        if self.bot is None or self.bot.is_closed():
+            report["ok"] = False
+            report["discord"] = {"ok": False, "detail": "closed"}
+        return report
 
 
 async def run(

@@ -6,11 +6,22 @@ The variable names are a contract with server admins and with the tests: see `.e
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.luma.capabilities import PROVIDER_NAMES, spec_for
@@ -19,6 +30,7 @@ from bot.luma.validation import InvalidInput
 
 Provider = Literal["acedatacloud", "umami", "luma", "dream-machine"]
 Period = Literal["day", "week", "month"]
+LogFormat = Literal["text", "json"]
 
 DEFAULT_DISCORD_API = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY = "wss://gateway.discord.gg/"
@@ -46,12 +58,60 @@ def _int_list(value: object) -> list[int]:
     return [int(part) for part in value]  # type: ignore[union-attr]
 
 
-class Settings(BaseSettings):
-    # Empty lines in .env (as .env.example ships them) mean "use the default", not "set to empty".
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
-    )
+def bot_home() -> Path:
+    """Where `.env` and the default SQLite file live: LUMA_BOT_HOME if set, else the source checkout this code
+    runs from (a git clone has pyproject.toml next to bot/), else the working directory (a pip install)."""
+    explicit = os.environ.get("LUMA_BOT_HOME", "").strip()
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    project = Path(__file__).resolve().parents[1]
+    return project if (project / "pyproject.toml").is_file() else Path.cwd()
 
+
+class DatabaseSettings(BaseSettings):
+    """What `python -m bot migrate` needs: the database and logging, and no token."""
+
+    # Empty lines in .env (as .env.example ships them) mean "use the default", not "set to empty". The .env
+    # file is passed by load_settings (it depends on LUMA_BOT_HOME), so constructing Settings reads none.
+    model_config = SettingsConfigDict(env_file=None, env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
+
+    # None: sqlite://$LUMA_BOT_HOME/data/luma-bot.sqlite3. Relative SQLite paths are under LUMA_BOT_HOME too.
+    database_url: str = Field(default_factory=lambda: f"sqlite://{bot_home() / 'data' / 'luma-bot.sqlite3'}")
+
+    log_level: str = "INFO"
+    log_format: LogFormat = "text"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.strip().upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.strip().upper()
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        value = value.strip()
+        if value.startswith("sqlite://"):
+            path = value.removeprefix("sqlite://")
+            if path and path != ":memory:" and not Path(path.split("?", 1)[0]).is_absolute():
+                value = f"sqlite://{bot_home() / path}"
+            return value
+        if not value.startswith(("postgres://", "postgresql://", "asyncpg://")):
+            raise ValueError("must start with sqlite://, postgres:// or postgresql://")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError as exc:
+            raise ValueError(f"is not a valid URL ({exc})") from None
+        if not parts.hostname:
+            raise ValueError("names no server (postgres://USER:PASSWORD@HOST:5432/DATABASE)")
+        if not parts.path.strip("/"):
+            raise ValueError("names no database (postgres://USER:PASSWORD@HOST:5432/DATABASE)")
+        return value
+
+
+class Settings(DatabaseSettings):
     discord_token: SecretStr
     discord_api_base_url: str = DEFAULT_DISCORD_API
     discord_gateway_url: str = DEFAULT_DISCORD_GATEWAY
@@ -90,8 +150,6 @@ class Settings(BaseSettings):
     # set it to keep members' ids stable across a change of key.
     luma_user_id_secret: SecretStr | None = None
 
-    database_url: str = "sqlite://data/luma-bot.sqlite3"
-
     quota_default_limit: int = Field(default=10, ge=0)
     quota_default_period: Period = "day"
 
@@ -101,9 +159,11 @@ class Settings(BaseSettings):
 
     # Callbacks: set the public URL to have providers POST results instead of waiting for the next poll.
     callback_public_url: str | None = None
-    callback_listen: str = "127.0.0.1:8080"
-
-    log_level: str = "INFO"
+    # The bot's HTTP server (/healthz, /metrics, and callbacks when on) always listens here. CALLBACK_LISTEN
+    # is its older name, still read so existing .env files keep working.
+    http_listen: str = Field(
+        default="127.0.0.1:8080", validation_alias=AliasChoices("http_listen", "callback_listen")
+    )
 
     # Sharded deployments: several processes share one PostgreSQL, each running some of the shards.
     shard_count: int | None = Field(default=None, ge=1)
@@ -176,11 +236,12 @@ class Settings(BaseSettings):
             raise ValueError("is empty")
         return value
 
-    @field_validator("callback_listen")
+    @field_validator("http_listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        # Port 0 picks a free port (logged at start): tests and side-by-side benchmark bots use it.
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8080")
         return value
 
@@ -272,12 +333,6 @@ class Settings(BaseSettings):
         first_key = self.provider_configs()[0].tokens[0]
         return hashlib.sha256(b"luma-bot member ids:" + first_key.encode()).digest()
 
-    @model_validator(mode="after")
-    def _sqlite_dir(self) -> Settings:
-        if not self.database_url.startswith(("sqlite://", "postgres://", "postgresql://", "asyncpg://")):
-            raise ValueError("DATABASE_URL must start with sqlite://, postgres:// or postgresql://")
-        return self
-
     @property
     def job_deadline(self) -> timedelta:
         return timedelta(minutes=self.job_deadline_minutes)
@@ -287,22 +342,33 @@ class Settings(BaseSettings):
         return timedelta(minutes=self.job_queue_timeout_minutes)
 
     @property
-    def callback_host_port(self) -> tuple[str, int]:
-        host, _, port = self.callback_listen.rpartition(":")
+    def http_host_port(self) -> tuple[str, int]:
+        host, _, port = self.http_listen.rpartition(":")
         return host.strip("[]"), int(port)
+
+    callback_host_port = http_host_port  # the older name
 
 
 class SettingsError(Exception):
     """Settings are missing or malformed; the message is one line naming every bad variable."""
 
 
-def load_settings(**overrides: object) -> Settings:
+S = TypeVar("S", bound=DatabaseSettings)
+
+
+def env_file() -> Path:
+    return bot_home() / ".env"
+
+
+def load_settings(cls: type[S] = Settings, **overrides: object) -> S:  # type: ignore[assignment]
+    """`cls` from the environment and $LUMA_BOT_HOME/.env, or SettingsError naming every bad variable."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return cls(_env_file=env_file(), **overrides)  # type: ignore[arg-type, call-arg]
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            name = "_".join(str(p) for p in err["loc"]).upper()
+            loc = [p for p in err["loc"] if p != "callback_listen"] or err["loc"]
+            name = "_".join(str(p) for p in loc).upper()
             reason = "is missing" if err["type"] == "missing" else err["msg"].removeprefix("Value error, ")
             problems.append(f"{name} {reason}" if name else reason)  # a whole-settings check names its own
         raise SettingsError("Invalid settings: " + "; ".join(problems) + " (see .env.example)") from None

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
+from bot.settings import Settings
 from bot.store.db import close_database, open_database
+
+# The suite must never read the developer's own settings: neither the checkout's .env (found through
+# LUMA_BOT_HOME, which defaults to the checkout) nor variables exported in their shell. Every bot the tests
+# start, in this process or as a child process, inherits this environment.
+ISOLATED_HOME = tempfile.mkdtemp(prefix="luma-bot-test-home-")
+os.environ["LUMA_BOT_HOME"] = ISOLATED_HOME
+for _name in [*Settings.model_fields, "callback_listen"]:
+    os.environ.pop(_name.upper(), None)
 
 # e.g. postgres://postgres@127.0.0.1:5432/test — each test gets a fresh database created next to this one.
 POSTGRES_URL = os.environ.get("LUMA_TEST_POSTGRES_URL", "")

@@ -27,6 +27,7 @@ from bot.jobs.ports import DeliveryPort
 from bot.jobs.providers import ProviderKey, ProviderPool
 from bot.jobs.requests import JobRequest, build_new_job
 from bot.luma.base import LumaClient
+from bot.metrics import METRICS
 from bot.settings import Settings
 from bot.store import jobs as store
 from bot.store.models import Job, JobState
@@ -142,8 +143,16 @@ class JobEngine:
         waits for that (for up to store.PLACEMENT_WAIT)."""
         if self.ctx.stopping:
             raise RuntimeError("the bot is shutting down")
-        new = await build_new_job(request, providers=self.pool.order, defaults=self.config.option_defaults)
-        job = await store.create_job(new, self.quotas, deadline=self.config.queue_timeout, placed=not shown_later)
+        try:
+            new = await build_new_job(request, providers=self.pool.order, defaults=self.config.option_defaults)
+            job = await store.create_job(
+                new, self.quotas, deadline=self.config.queue_timeout, placed=not shown_later
+            )
+        except Exception as exc:
+            # For /metrics: QuotaExceeded → "QuotaExceeded", InvalidInput → "InvalidInput", and so on.
+            METRICS.request_refused(type(exc).__name__)
+            raise
+        METRICS.request_accepted()
         log.info(
             "job %s: accepted (%s) for user %s in guild %s", job.id, job.action, job.user_id, job.guild_id
         )

@@ -40,3 +40,8 @@ class LumaClient(Protocol):
         """`text` with this client's token masked: providers echo what they were sent, and what the bot keeps
         of their words (a job's failure reason) must never hold the token."""
         ...
+
+    async def verify_token(self) -> None:
+        """One request that costs nothing; raises AuthenticationFailed when the provider rejects the token
+        (and the other typed errors when it cannot tell, e.g. ProviderUnavailable). For `python -m bot check`."""
+        ...

@@ -18,6 +18,7 @@ import aiohttp
 
 from bot.luma.errors import InvalidRequest, LumaError, ProviderUnavailable, RateLimited
 from bot.luma.types import TaskResult
+from bot.metrics import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +204,13 @@ class JsonHttp:
         """Send one logical request (with retries) and return its parsed JSON answer."""
         attempts = max(self.retry.attempts, 1)
         for attempt in range(1, attempts + 1):
-            outcome, retry_after, status = await self._attempt(method, path, json_body, params, create)
+            started = time.monotonic()
+            try:
+                outcome, retry_after, status = await self._attempt(method, path, json_body, params, create)
+            except LumaError as exc:
+                METRICS.provider_request(self.provider, exc, time.monotonic() - started)
+                raise
+            METRICS.provider_request(self.provider, outcome, time.monotonic() - started)
             if not isinstance(outcome, LumaError):
                 return outcome  # the parsed answer
             if attempt == attempts:

@@ -15,6 +15,7 @@ from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from bot.luma.types import TaskResult
+from bot.metrics import METRICS
 from bot.store.models import (
     ACTIVE_STATES,
     UNFINISHED_STATES,
@@ -297,6 +298,7 @@ async def mark_delivered(
             id=job.id, state__in=(JobState.COMPLETED, JobState.FAILED), delivered_at__isnull=True
         ).update(**values)
         if changed:
+            METRICS.delivered(job.finished_at, values["delivered_at"])
             if job.state == JobState.COMPLETED and posted:
                 await quotas.charge(job.id)
             else:

@@ -16,6 +16,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from bot.metrics import METRICS
 from bot.store.models import (
     Guild,
     Job,
@@ -180,6 +181,7 @@ class QuotaBook:
             .update(held=F("held") + 1)
         )
         if not changed:
+            METRICS.quota_refused("quota")
             row = await QuotaUsage.get(id=reservation.usage_id)
             raise QuotaExceeded(QuotaStatus(
                 limit=reservation.limit, period=reservation.period, used=row.used, held=row.held,

@@ -115,6 +115,8 @@ class BotHarness:
             "database_url": f"sqlite://{self.tmp_path}/luma-bot.sqlite3",
             "quota_default_limit": 3,
             "quota_default_period": "day",
+            # A free port for /healthz and /metrics: tests (and other checkouts) run bots side by side.
+            "http_listen": "127.0.0.1:0",
         }
         values.update(self.overrides)
         values.update(overrides)

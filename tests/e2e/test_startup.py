@@ -121,11 +121,36 @@ async def test_callbacks_are_served_when_a_public_url_is_set(harness: BotHarness
         callback_base_url=base,
         poll=PollPolicy(first_poll=300, min_interval=300, max_interval=300, coalesce=0.05),
     )
-    await harness.start(callback_public_url=base, callback_listen=f"127.0.0.1:{port}")
+    await harness.start(callback_public_url=base, http_listen=f"127.0.0.1:{port}")
     async with aiohttp.ClientSession() as http, http.get(f"{base}/healthz") as response:
-        assert response.status == 200 and (await response.json()) == {"ok": True}
+        body = await response.json()
+        assert response.status == 200 and body["ok"] is True and body["discord"]["ok"] is True
     run = await harness.generate(harness.scene.alice, "a called-back comet")
     await harness.result(run)
     # The callback is only a hint: the engine confirms it with one poll, long before its own schedule.
     assert harness.provider.count("poll") == 1
     assert [c.status for c in harness.provider.callbacks] == [200]
+
+
+@pytest.mark.parametrize("sharded", [False, True])
+@pytest.mark.parametrize(
+    ("close_code", "line"),
+    [
+        (4004, "Discord rejected DISCORD_TOKEN: copy the bot's token again from the Developer Portal "
+               "(your application → Bot → Reset Token)"),
+        (4014, "Discord refused the Message Content intent: switch it on in the Developer Portal "
+               "(your application → Bot → Privileged Gateway Intents) or set DISCORD_MESSAGE_CONTENT=false"),
+    ],
+)
+async def test_a_gateway_that_refuses_the_session_ends_the_bot_with_one_clear_line(
+    harness: BotHarness, caplog: pytest.LogCaptureFixture, close_code: int, line: str, sharded: bool
+) -> None:
+    # The REST API accepts the token; only the gateway closes the session, as Discord does with 4004/4014.
+    harness.fake.gateway.refuse_sessions = close_code
+    app = harness.make_app(**({"shard_count": 1, "shard_ids": [0]} if sharded else {}))
+    with caplog.at_level(logging.INFO):
+        code = await asyncio.wait_for(app.run(), WAIT)
+    assert code == 1
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == [line]
+    assert all(r.exc_info is None for r in errors)

@@ -9,11 +9,12 @@ import aiohttp
 import pytest
 
 from bot.jobs import EngineConfig, JobEngine, JobEvent, JobRequest, PollPolicy
-from bot.jobs.callbacks import MAX_CALLBACK_BYTES, start_callback_server
 from bot.luma.http import RetryPolicy
 from bot.luma.providers import make_client
 from bot.store.models import Job, JobState, QuotaPeriod
 from bot.store.quotas import QuotaBook, QuotaDefaults
+from bot.web.callbacks import MAX_CALLBACK_BYTES
+from bot.web.server import start_callback_server
 from tests.fakes.luma_provider import FakeLumaProvider
 from tests.integration.test_engine import RecordingPort
 

@@ -781,3 +781,18 @@ async def test_factory_refuses_unknown_providers_and_empty_tokens(session) -> No
         make_client("lumalabs", session, token=TOKEN)
     with pytest.raises(ValueError, match="token"):
         make_client("umami", session, token="")
+
+
+# ---- token check (python -m bot check) -------------------------------------------------------------------
+
+
+async def test_verify_token_passes_a_good_token_with_one_request_that_creates_nothing(client, fake) -> None:
+    await client.verify_token()
+    assert fake.count() == 1 and fake.count("create") == 0
+
+
+async def test_verify_token_raises_authentication_failed_for_a_rejected_token(provider, session, fake) -> None:
+    client = client_for(provider, session, fake, token="sk-revoked-0000")
+    with pytest.raises(AuthenticationFailed):
+        await client.verify_token()
+    assert fake.count("create") == 0

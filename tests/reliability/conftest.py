@@ -39,6 +39,7 @@ class ProcessHarness(BotHarness):
             "QUOTA_DEFAULT_LIMIT": "5",
             "QUOTA_DEFAULT_PERIOD": "day",
             "LOG_LEVEL": "INFO",
+            "HTTP_LISTEN": "127.0.0.1:0",
         }
         values.update({k.upper(): str(v) for k, v in self.overrides.items()})
         values.update({k.upper(): str(v) for k, v in overrides.items()})

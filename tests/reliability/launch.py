@@ -29,7 +29,7 @@ def main() -> int:
         print(exc, file=sys.stderr)
         return 2
     configure_logging(
-        "INFO", settings.secrets()
+        "INFO", settings.secrets(), fmt=settings.log_format, provider=settings.luma_provider,
     )
     # Everything from the settings, as in production, but the clocks of the end-to-end tests.
     lease = timedelta(seconds=float(os.environ.get("LUMA_TEST_LEASE_SECONDS", "20")))

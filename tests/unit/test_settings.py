@@ -19,6 +19,7 @@ def clean_env(monkeypatch, tmp_path):
     for name in SETTING_NAMES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LUMA_BOT_HOME", str(tmp_path))
     return tmp_path
 
 
@@ -51,7 +52,7 @@ def test_problems_are_reported_in_one_line_naming_each_variable(clean_env, monke
 
 
 def test_python_m_bot_with_missing_tokens_prints_one_line_and_no_traceback(clean_env):
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(clean_env), "PYTHONPATH": str(ROOT)}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(clean_env), "PYTHONPATH": str(ROOT), "LUMA_BOT_HOME": str(clean_env)}
     proc = subprocess.run([sys.executable, "-m", "bot", "check"], cwd=clean_env, env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
@@ -76,3 +77,32 @@ def test_shard_ids_need_a_count(clean_env, monkeypatch):
     assert load_settings().instance_id == "shards-0,1"
 
 
+
+
+def test_dotenv_and_the_default_database_are_found_in_luma_bot_home_whatever_the_working_directory(
+    clean_env, monkeypatch, tmp_path_factory
+):
+    home = tmp_path_factory.mktemp("home")
+    (home / ".env").write_text("DISCORD_TOKEN=a\nLUMA_API_TOKEN=b\n")
+    monkeypatch.setenv("LUMA_BOT_HOME", str(home))  # the working directory stays clean_env
+    settings = load_settings()
+    assert settings.database_url == f"sqlite://{home}/data/luma-bot.sqlite3"
+    monkeypatch.setenv("DATABASE_URL", "sqlite://state/bot.sqlite3")
+    assert load_settings().database_url == f"sqlite://{home}/state/bot.sqlite3"
+
+
+def test_callback_listen_is_still_read_as_the_older_name_of_http_listen(clean_env, monkeypatch):
+    monkeypatch.setenv("DISCORD_TOKEN", "a")
+    monkeypatch.setenv("LUMA_API_TOKEN", "b")
+    assert load_settings().http_host_port == ("127.0.0.1", 8080)
+    monkeypatch.setenv("CALLBACK_LISTEN", "0.0.0.0:9000")
+    assert load_settings().http_host_port == ("0.0.0.0", 9000)
+    monkeypatch.setenv("HTTP_LISTEN", "127.0.0.1:9100")
+    assert load_settings().http_host_port == ("127.0.0.1", 9100)
+
+
+def test_migrate_needs_only_the_database_settings(clean_env, monkeypatch):
+    from bot.settings import DatabaseSettings
+
+    monkeypatch.setenv("DATABASE_URL", "postgres://bot:pw@db:5432/luma")
+    assert load_settings(DatabaseSettings).database_url == "postgres://bot:pw@db:5432/luma"

@@ -4,6 +4,7 @@ the one function that turns an AceDataCloud task record into a TaskResult."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -241,6 +242,19 @@ class AceDataCloudClient(JsonProviderClient):
         if result.task_id != task_id:
             raise TaskNotFound(f"{PROVIDER}: asked for task {task_id!r}, got {result.task_id!r}")
         return result
+
+    async def verify_token(self) -> None:
+        # Retrieving a task id that cannot exist is free; only the token decides between 401/invalid_token
+        # and "no such task" (a 404 or an empty answer).
+        try:
+            body = await self._http.request(
+                "POST", "/luma/tasks", json_body={"id": str(uuid.uuid4()), "action": "retrieve"}
+            )
+        except (InvalidRequest, TaskNotFound):
+            return
+        err = _error_in_body(body)
+        if isinstance(err, AuthenticationFailed):
+            raise err
 
     async def get_tasks(self, task_ids: Sequence[str]) -> dict[str, TaskResult]:
         results: dict[str, TaskResult] = {}

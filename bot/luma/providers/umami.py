@@ -4,6 +4,7 @@ and the function that turns one of its generation objects into a TaskResult."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -200,6 +201,13 @@ class UmamiClient(JsonProviderClient):
         if task_id not in results:
             raise TaskNotFound(f"{PROVIDER}: no generation {task_id!r}")
         return results[task_id]
+
+    async def verify_token(self) -> None:
+        # Listing a generation id that cannot exist is free: 401 for a bad key, else an empty list or a 404.
+        try:
+            await self._http.request("GET", "/luma-ai/generation", params=[("ids[0]", str(uuid.uuid4()))])
+        except (InvalidRequest, TaskNotFound):
+            return
 
     async def get_tasks(self, task_ids: Sequence[str]) -> dict[str, TaskResult]:
         results: dict[str, TaskResult] = {}

@@ -215,6 +215,8 @@ class Gateway:
         # Cleared during a simulated outage: new connections wait before HELLO.
         self.accepting = asyncio.Event()
         self.accepting.set()
+        # Set to a close code to refuse every IDENTIFY and RESUME with it (e.g. 4004 while REST accepts the token).
+        self.refuse_sessions: int | None = None
 
     # ------------------------------------------------------------------ fan-out
 
@@ -375,6 +377,9 @@ class Gateway:
         if conn.session is not None:
             await conn.close(4005, "Already authenticated.")
             return
+        if self.refuse_sessions is not None:
+            await conn.close(self.refuse_sessions, "Refused by the test.")
+            return
         if not self._token_ok(d.get("token")):
             await conn.close(4004, "Authentication failed.")
             return
@@ -432,6 +437,9 @@ class Gateway:
         return num_shards == self.world.shard_count and 0 <= shard_id < num_shards
 
     async def _resume(self, conn: GatewayConnection, d: dict[str, Any]) -> None:
+        if self.refuse_sessions is not None:
+            await conn.close(self.refuse_sessions, "Refused by the test.")
+            return
         if not self._token_ok(d.get("token")):
             await conn.close(4004, "Authentication failed.")
             return
