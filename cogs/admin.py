@@ -102,6 +102,19 @@ class AdminCog(commands.GroupCog, group_name="luma-admin", group_description=tex
             embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )
 
+    @app_commands.command(name="providers", description=texts.ADMIN_PROVIDERS)
+    async def providers(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        report = await self.bot.engine.provider_report()
+        embed = discord.Embed(title=texts.ADMIN_PROVIDERS_TITLE, description=texts.ADMIN_PROVIDERS_NOTE)
+        for position, provider in enumerate(report, start=1):
+            embed.add_field(
+                name=texts.provider_heading(position, provider["provider"]),
+                value=texts.provider_report(provider)[:1024],
+                inline=False,
+            )
+        await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+
 
 async def setup(bot: LumaBot) -> None:
     await bot.add_cog(AdminCog(bot))

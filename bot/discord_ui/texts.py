@@ -311,7 +311,7 @@ def admin_usage_line(user_mention: str, used: int, held: int) -> str:
 # -- refusals and errors -------------------------------------------------------------------------------
 
 GUILD_ONLY = "This works in servers only."
-NEEDS_MANAGE_GUILD = "Only members with the Manage Server permission can change quotas."
+NEEDS_MANAGE_GUILD = "Only members with the Manage Server permission can use the bot's admin commands."
 NOT_A_RESULT = "That message is not one of my videos: use it on a message where I posted a video."
 NOT_A_RESULT_HERE = "That link is not to one of my videos in this server."
 NOT_A_MESSAGE_LINK = (
@@ -338,3 +338,44 @@ RATE_LIMITED = "Slow down a little, then try again."
 
 def something_went_wrong(ref: str) -> str:
     return f"Something went wrong on my side (ref `{ref}`). The bot's operator can look it up."
+
+
+# -- /luma-admin providers ----------------------------------------------------------------------------------
+
+ADMIN_PROVIDERS = "Which video services and keys are healthy, busy or resting"
+ADMIN_PROVIDERS_TITLE = "Video services"
+ADMIN_PROVIDERS_NOTE = (
+    "In order of preference: a new video goes to the first healthy one with a free slot. Health is learnt from "
+    "this bot's own requests; rates cover the last hour."
+)
+
+
+def provider_heading(position: int, name: str) -> str:
+    return f"{position}. {name}"
+
+
+def _rate(value: float | None) -> str:
+    return "no requests" if value is None else f"{round(value * 100)}% ok"
+
+
+def _since(iso: str) -> str:
+    return ts_relative(datetime.fromisoformat(iso))
+
+
+def provider_report(report: dict) -> str:
+    """One provider's health and keys, for admins (keys shown by their last 4 characters only)."""
+    state = "✅ healthy" if report["healthy"] else "⚠️ unhealthy (jobs go to the next service; a probe follows)"
+    lines = [
+        f"{state} since {_since(report['since'])}",
+        f"creates: {_rate(report['create_success_rate'])} · polls: {_rate(report['poll_success_rate'])}"
+        + ("" if report["polling_ok"] else " (polling is failing)"),
+    ]
+    if report["last_error"]:
+        lines.append(f"last error: {report['last_error'][:200]}")
+    for key in report["keys"]:
+        status = "available" if key["available"] else f"resting ({key['rest_reason'] or 'busy'})"
+        line = f"key `{key['key']}`: {key['running']}/{key['slots']} running · {status}"
+        if key["last_error"]:
+            line += f" · last error: {key['last_error'][:120]}"
+        lines.append(line)
+    return "\n".join(lines)

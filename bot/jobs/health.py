@@ -240,7 +240,8 @@ class Health:
                     "keys": [
                         {
                             "key": k.masked,
-                            "available": self.key_available(k.id, now),
+                            # In an incident until a create succeeds, though it is tried again after each rest.
+                            "available": k.rest_reason is None and self.key_available(k.id, now),
                             "resting_until": k.resting_until.isoformat() if k.resting_until else None,
                             "rest_reason": str(k.rest_reason) if k.rest_reason else None,
                             "since": k.since.isoformat(),

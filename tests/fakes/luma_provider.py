@@ -45,6 +45,7 @@ name a completed one made with the same token (tasks remember the token they wer
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import secrets
 import time
@@ -58,6 +59,9 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
+# The key of the request being answered: aiohttp runs each request in its own task, so a context variable
+# set at the start of a request is that request's alone.
+_CALLER: contextvars.ContextVar[str | None] = contextvars.ContextVar("fake_provider_caller", default=None)
 ACE_API_ID = "94fc9028-5a9f-4875-aae4-38463bd30ac5"
 UMAMI_PREFIX = "/v1"
 MODERATE_MARKER = "[moderate]"
@@ -306,6 +310,11 @@ class FakeLumaProvider:
         dm_callback_timeout: float = 5.0,
     ) -> None:
         self.token = token
+        # More keys of the same account (several keys of one provider); each request acts as its caller's key.
+        self.extra_tokens: set[str] = set()
+        self.exhausted_tokens: set[str] = set()
+        # The most unfinished tasks each key had at once (a provider's concurrency limit is per key).
+        self.peak_per_token: dict[str, int] = {}
         self.queue_time = queue_time
         self.run_time = run_time
         self.time_scale = time_scale
@@ -414,8 +423,35 @@ class FakeLumaProvider:
     def set_token(self, token: str) -> None:
         self.token = token
 
-    def set_balance_exhausted(self, exhausted: bool = True) -> None:
-        self.balance_exhausted = exhausted
+    def set_balance_exhausted(self, exhausted: bool = True, *, token: str | None = None) -> None:
+        """The whole account's balance (token None), or only the key `token`'s, is used up (or not)."""
+        if token is None:
+            self.balance_exhausted = exhausted
+        elif exhausted:
+            self.exhausted_tokens.add(token)
+        else:
+            self.exhausted_tokens.discard(token)
+
+    def add_token(self, token: str) -> None:
+        """Accept another key (of the same account)."""
+        self.extra_tokens.add(token)
+
+    @property
+    def caller(self) -> str:
+        """The key of the request being answered (the main token outside a request)."""
+        return _CALLER.get() or self.token
+
+    def _accepts(self, authorization: str | None) -> bool:
+        return any(authorization == f"Bearer {t}" for t in (self.token, *self.extra_tokens))
+
+    def _out_of_funds(self) -> bool:
+        return self.balance_exhausted or self.caller in self.exhausted_tokens
+
+    def unfinished_of_caller(self, provider: str | None = None) -> int:
+        return sum(
+            1 for t in self.tasks.values()
+            if not t.finished and t.token == self.caller and (provider is None or t.provider == provider)
+        )
 
     def advance_clock(self, seconds: float) -> None:
         """Move the fake's clock forward: presigned URLs expire and the per-minute create window slides."""
@@ -664,11 +700,12 @@ class FakeLumaProvider:
             extends=extends.id if extends else None,
             width=width,
             height=height,
-            token=self.token,
+            token=self.caller,
             **extra,
         )
         self.tasks[task_id] = task
         self.max_concurrent_running = max(self.max_concurrent_running, self.unfinished)
+        self.peak_per_token[task.token] = max(self.peak_per_token.get(task.token, 0), self.unfinished_of_caller())
         if not self.manual:
             task.timer = asyncio.create_task(self._advance(task))
         self._poke()
@@ -712,6 +749,8 @@ class FakeLumaProvider:
             )
         )
         self._poke()
+        auth = request.headers.get("Authorization") or ""
+        _CALLER.set(auth.removeprefix("Bearer ") if self._accepts(auth) else None)
         response = await self._answer(request, provider, kind, path, body, invalid_json)
         if provider == "luma":
             # Tracing headers on every Agents answer, errors and injected faults included.
@@ -815,7 +854,7 @@ class FakeLumaProvider:
             if provider == "umami":
                 return self._error("umami", 401)
             return self._error("acedatacloud", 400, "no_token", "The token is missing.")
-        if auth != f"Bearer {self.token}":
+        if not self._accepts(auth):
             return self._error(provider, 401)
         if invalid_json or (request.method == "POST" and not isinstance(body, dict)):
             return self._error(provider, 400, "bad_request", "invalid JSON body")
@@ -831,9 +870,9 @@ class FakeLumaProvider:
         return self._umami_list(request)
 
     def _create_refusal(self, provider: str) -> web.Response | None:
-        if self.balance_exhausted:
+        if self._out_of_funds():
             return self._error(provider, 403, "used_up", None)
-        if self.concurrency_limit is not None and self.unfinished >= self.concurrency_limit:
+        if self.concurrency_limit is not None and self.unfinished_of_caller() >= self.concurrency_limit:
             return self._error(
                 provider,
                 429,
@@ -1026,7 +1065,7 @@ class FakeLumaProvider:
     # Luma's own APIs: shared ----------------------------------------------------------------------------------
 
     def _authorized(self, request: web.Request) -> bool:
-        return request.headers.get("Authorization") == f"Bearer {self.token}"
+        return self._accepts(request.headers.get("Authorization"))
 
     def _rate_limited(self, provider: str) -> float | None:
         """Counts this create in `provider`'s sliding minute; the seconds until a slot frees if it is over."""
@@ -1043,7 +1082,7 @@ class FakeLumaProvider:
     def _frame_source(self, provider: str, generation_id: Any) -> FakeTask | None:
         """An earlier generation a frame may reference: this API's, and made with the caller's token."""
         task = self.tasks.get(generation_id) if isinstance(generation_id, str) else None
-        if task is None or task.provider != provider or task.token != self.token:
+        if task is None or task.provider != provider or task.token != self.caller:
             return None
         return task
 
@@ -1074,9 +1113,9 @@ class FakeLumaProvider:
         video = body.get("video") or {}
         sources = [(video.get(frame) or {}).get("generation_id") for frame in ("start_frame", "end_frame")]
         extends = next((self.tasks[g] for g in sources if g), None)
-        if self.balance_exhausted:
+        if self._out_of_funds():
             return _detail(402, "Insufficient balance")
-        if self.concurrency_limit is not None and self.unfinished_for("luma") >= self.concurrency_limit:
+        if self.concurrency_limit is not None and self.unfinished_of_caller("luma") >= self.concurrency_limit:
             return _detail(
                 429, "Too many concurrent jobs", {"Retry-After": _seconds(self.concurrency_retry_after)}
             )
@@ -1279,7 +1318,7 @@ class FakeLumaProvider:
         if not self._authorized(request):
             return _detail(401, "Invalid API key")
         if route == "dm-credits":
-            return web.json_response({"credit_balance": 0 if self.balance_exhausted else self.credit_balance})
+            return web.json_response({"credit_balance": 0 if self._out_of_funds() else self.credit_balance})
         if route == "dm-generation":
             task = self.tasks.get(generation_id or "")
             if task is None or task.provider != "dream-machine":
@@ -1292,11 +1331,11 @@ class FakeLumaProvider:
         refusal = self._dream_validate(body)
         if refusal is not None:
             return refusal
-        if self.balance_exhausted or self.credit_balance < self.dm_generation_cost:
+        if self._out_of_funds() or self.credit_balance < self.dm_generation_cost:
             return _detail(402, "Insufficient credits")
         if (
             self.concurrency_limit is not None
-            and self.unfinished_for("dream-machine") >= self.concurrency_limit
+            and self.unfinished_of_caller("dream-machine") >= self.concurrency_limit
         ):
             return _detail(429, "Too many concurrent generations")
         keyframes = body.get("keyframes") or {}
