@@ -59,6 +59,9 @@ class EngineConfig:
     user_id_secret: bytes = b"luma-bot"
     # How many times a job whose task failed in a way worth retrying goes back to the queue.
     max_resubmits: int = 1
+    # A presigned result link (the Agents API's lasts an hour) older than this is fetched anew before it is
+    # posted, so the posted link works when it is posted.
+    fresh_link_age: timedelta = timedelta(minutes=2)
 
 
 class Wakeable:

@@ -80,11 +80,10 @@ class Deliverer:
         key = self.ctx.pool.for_task(job.provider, job.key_id)
         if key is None or job.state != JobState.COMPLETED or not job.task_id:
             return job
-        spec = key.spec
-        if not spec.fresh_links or spec.link_lifetime is None:
+        if not key.spec.fresh_links:
             return job
         age = store.utcnow() - (job.finished_at or store.utcnow())
-        if age < spec.link_lifetime * 0.1:
+        if age < self.ctx.config.fresh_link_age:
             return job
         result = await key.client.get_task(job.task_id)  # errors retry the delivery later
         if result.state == TaskState.COMPLETED and result.video_url:

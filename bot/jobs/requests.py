@@ -14,6 +14,7 @@ from bot.luma.capabilities import SPECS, ProviderSpec, spec_for
 from bot.luma.options import OptionDefaults, VideoOptions, check_extend, check_generate
 from bot.luma.types import DEFAULT_ASPECT_RATIO
 from bot.luma.validation import (
+    MAX_URL_LENGTH,
     InvalidInput,
     parse_extend_target,
     validate_aspect_ratio,
@@ -70,15 +71,11 @@ async def resolve_parent(request: JobRequest, spec: ProviderSpec) -> tuple[Job |
         return _usable_parent(parent, spec)
     if not request.extend_target:
         raise InvalidInput("Say which video to extend: give its id or its link.")
-    video_id, video_url = parse_extend_target(request.extend_target)
-    parent = await store.find_by_video(
-        request.guild_id,
-        video_id=video_id,
-        video_url=video_url,
-        url_prefix=_link_key(video_url) if video_url else None,
-    )
+    parent = await _known_video(request.guild_id, request.extend_target)
     if parent is not None:
+        # One of this server's own results: it is extended by its id, so its link is never sent anywhere.
         return _usable_parent(parent, spec)
+    video_id, video_url = parse_extend_target(request.extend_target)
     if video_id is not None:
         # An id we never produced cannot be checked and the provider would refuse it after we reserved a unit.
         raise InvalidInput(f"I don't know a video with the id `{video_id}`: use the id or link of one of my videos.")
@@ -88,6 +85,21 @@ async def resolve_parent(request: JobRequest, spec: ProviderSpec) -> tuple[Job |
             "videos: use the link, id or message of a video I made here."
         )
     return None, None, video_url
+
+
+async def _known_video(guild_id: int, target: str) -> Job | None:
+    """This server's finished job whose video has this id or link (a presigned link matches whatever its
+    signature now is)."""
+    target = target.strip()
+    if not target or len(target) > MAX_URL_LENGTH:
+        return None
+    if "://" in target:
+        try:
+            prefix = _link_key(target)
+        except ValueError:
+            return None  # not a link at all; parse_extend_target says why
+        return await store.find_by_video(guild_id, video_url=target, url_prefix=prefix)
+    return await store.find_by_video(guild_id, video_id=target)
 
 
 def _usable_parent(parent: Job, spec: ProviderSpec) -> tuple[Job, str | None, str | None]:
@@ -185,13 +197,7 @@ async def _provider_of_parent(request: JobRequest, providers: Sequence[str]) -> 
     if parent is not None and parent.guild_id == request.guild_id and parent.provider in providers:
         return spec_for(parent.provider)
     if parent is None and request.extend_target:
-        video_id, video_url = parse_extend_target(request.extend_target)
-        found = await store.find_by_video(
-            request.guild_id,
-            video_id=video_id,
-            video_url=video_url,
-            url_prefix=_link_key(video_url) if video_url else None,
-        )
+        found = await _known_video(request.guild_id, request.extend_target)
         if found is not None and found.provider in providers:
             return spec_for(found.provider)
     return spec_for(providers[0])
