@@ -73,6 +73,8 @@ async def test_a_result_already_posted_is_not_posted_twice(bot: BotHarness) -> N
     bot.provider.finish(task_id)
     delivered = await bot.delivered(run.job_id)
     assert delivered.result_message_id == earlier.id
+    posts = [m for m in bot.fake.messages(run.thread_id) if m.author.id == bot.fake.bot_user.id]
+    assert [m.id for m in posts] == [earlier.id]
 
 
 @pytest.mark.parametrize("provider_options", [{"manual": True}])
@@ -102,8 +104,6 @@ async def _post_without_record(bot: BotHarness, job_id: int, thread_id: int) -> 
         view=result_view(job),
         allowed_mentions=discord.AllowedMentions.none(),
     )
-    posts = [m for m in bot.fake.messages(run.thread_id) if m.author.id == bot.fake.bot_user.id]
-    assert [m.id for m in posts] == [earlier.id]
 
 
 @pytest.mark.parametrize("provider_options", [{"manual": True}])
