@@ -110,6 +110,7 @@ class _LumaBotBase:
     async def close(self) -> None:
         self.shutting_down = True
         await self.engine.stop(SHUTDOWN_GRACE)
+        await self.delivery.close()
         await super().close()  # type: ignore[misc]
 
 

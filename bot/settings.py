@@ -165,6 +165,15 @@ class Settings(DatabaseSettings):
         default="127.0.0.1:8080", validation_alias=AliasChoices("http_listen", "callback_listen")
     )
 
+    # Result videos are downloaded (streamed to a temporary file) and attached to the result so they play in
+    # Discord; a file over the cap or slower than the timeout is posted as a link instead.
+    media_max_download_mb: int = Field(default=512, ge=1, le=10_000)
+    media_download_timeout_seconds: float = Field(default=120, gt=0)
+    media_concurrent_downloads: int = Field(default=4, ge=1, le=100)
+    # Re-encoding a video over a server's upload limit takes a CPU core each: keep it below the core count.
+    media_concurrent_encodes: int = Field(default=1, ge=1, le=32)
+    media_temp_dir: str | None = None
+
     # Sharded deployments: several processes share one PostgreSQL, each running some of the shards.
     shard_count: int | None = Field(default=None, ge=1)
     shard_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)

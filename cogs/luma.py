@@ -14,6 +14,7 @@ from bot.discord_ui.attachments import frame_url
 from bot.discord_ui.buttons import job_id_of
 from bot.discord_ui.choices import offer_provider_options
 from bot.discord_ui.embeds import show_prompt
+from bot.discord_ui.result_actions import stored_link_works
 from bot.luma.capabilities import spec_for
 from bot.luma.types import ASPECT_RATIOS, DEFAULT_ASPECT_RATIO
 from bot.luma.validation import InvalidInput
@@ -190,7 +191,7 @@ class LumaCog(commands.GroupCog, group_name="luma", group_description=texts.LUMA
         for job in jobs:
             result_link = (
                 flow.message_link(job.guild_id, job.thread_id or job.channel_id, job.result_message_id)
-                if job.result_message_id
+                if job.result_message_id and job.deleted_at is None
                 else None
             )
             lines.append(
@@ -200,8 +201,10 @@ class LumaCog(commands.GroupCog, group_name="luma", group_description=texts.LUMA
                     prompt=show_prompt(_cut(job.prompt, 80), 80),
                     created=job.created_at,
                     result_link=result_link,
-                    video_url=job.video_url,
+                    # A link the provider no longer serves is left out (Original explains why).
+                    video_url=job.video_url if stored_link_works(job) else None,
                     parent_id=job.parent_id,
+                    deleted=job.deleted_at is not None,
                 )
             )
         embed = discord.Embed(title=texts.HISTORY_TITLE, description="\n".join(lines)[:4096])

@@ -1,5 +1,6 @@
 """The buttons under a result: discord.py DynamicItems whose custom_id carries the job id, so they work on
-messages of any age and after a restart. Anyone may press them; the work runs on the presser's quota."""
+messages of any age and after a restart. Anyone may press Extend and Regenerate (the work runs on the
+presser's quota) and Original; Delete is for the requester and members with Manage Messages."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from typing import Any
 
 import discord
 
-from bot.discord_ui import flow, modals, texts
+from bot.discord_ui import flow, modals, result_actions, texts
 from bot.discord_ui.errors import guarded
 from bot.store.models import Job
 
 EXTEND_ID = "luma:extend:{job_id}"
 REGENERATE_ID = "luma:regen:{job_id}"
 RETRY_ID = "luma:retry:{job_id}"
+ORIGINAL_ID = "luma:original:{job_id}"
+DELETE_ID = "luma:delete:{job_id}"
 # Any of our job buttons; group 1 is the job id.
-JOB_BUTTON = re.compile(r"luma:(?:extend|regen|retry):([0-9]{1,20})")
+JOB_BUTTON = re.compile(r"luma:(?:extend|regen|retry|original|delete):([0-9]{1,20})")
 
 
 class _JobButton:
@@ -74,13 +77,39 @@ class RetryButton(
         await guarded(interaction, flow.regenerate(interaction, self.job_id, retry=True), job_id=self.job_id)
 
 
-DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (ExtendButton, RegenerateButton, RetryButton)
+class OriginalButton(
+    _JobButton, discord.ui.DynamicItem[discord.ui.Button], template=r"luma:original:(?P<job_id>[0-9]{1,20})"
+):
+    ID, LABEL, STYLE, EMOJI = ORIGINAL_ID, texts.BUTTON_ORIGINAL, discord.ButtonStyle.secondary, "🔗"
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await guarded(interaction, result_actions.original(interaction, self.job_id), job_id=self.job_id)
+
+
+class DeleteButton(
+    _JobButton, discord.ui.DynamicItem[discord.ui.Button], template=r"luma:delete:(?P<job_id>[0-9]{1,20})"
+):
+    ID, LABEL, STYLE, EMOJI = DELETE_ID, texts.BUTTON_DELETE, discord.ButtonStyle.danger, "🗑️"
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await guarded(interaction, result_actions.delete(interaction, self.job_id), job_id=self.job_id)
+
+
+DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
+    ExtendButton,
+    RegenerateButton,
+    RetryButton,
+    OriginalButton,
+    DeleteButton,
+)
 
 
 def result_view(job: Job) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(ExtendButton(job.id))
     view.add_item(RegenerateButton(job.id))
+    view.add_item(OriginalButton(job.id))
+    view.add_item(DeleteButton(job.id))
     return view
 
 

@@ -70,10 +70,17 @@ def options_text(job: Job) -> str:
 
 
 def status_line(
-    job: Job, *, position: int = 0, held_up: str | None = None, result_link: str | None = None
+    job: Job,
+    *,
+    position: int = 0,
+    held_up: str | None = None,
+    result_link: str | None = None,
+    deleted: bool = False,
 ) -> str:
     state = JobState(job.state)
     if state == JobState.COMPLETED:
+        if deleted:
+            return texts.status_deleted(job.finished_at)
         return texts.status_done(job.finished_at, result_link)
     if state == JobState.FAILED:
         return texts.status_failed(job.failure_kind, job.failure_reason)
@@ -85,7 +92,12 @@ def status_line(
 
 
 def status_embed(
-    job: Job, *, position: int = 0, held_up: str | None = None, result_link: str | None = None
+    job: Job,
+    *,
+    position: int = 0,
+    held_up: str | None = None,
+    result_link: str | None = None,
+    deleted: bool = False,
 ) -> discord.Embed:
     state = JobState(job.state)
     colour = COLOR_PENDING
@@ -101,7 +113,7 @@ def status_embed(
     embed.add_field(name=texts.FIELD_REQUESTED_BY, value=f"<@{job.user_id}>", inline=True)
     embed.add_field(
         name=texts.FIELD_STATUS,
-        value=status_line(job, position=position, held_up=held_up, result_link=result_link),
+        value=status_line(job, position=position, held_up=held_up, result_link=result_link, deleted=deleted),
         inline=True,
     )
     embed.set_footer(text=texts.job_footer(job.id))

@@ -5,13 +5,15 @@ from __future__ import annotations
 import discord
 
 # Each one is used: read the channel, post the status message, post results in its thread, open that thread,
-# show embeds (status, result), and read the thread's recent messages so a result is never posted twice.
+# show embeds (status, result), attach the video so it plays inline, and read the thread's messages so a
+# result is never posted twice.
 BOT_PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
     send_messages_in_threads=True,
     create_public_threads=True,
     embed_links=True,
+    attach_files=True,
     read_message_history=True,
 )
 SCOPES = ("bot", "applications.commands")

@@ -7,7 +7,7 @@ already be escaped with `embeds.show_prompt` where it is displayed.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.store.models import FailureKind
 
@@ -51,6 +51,8 @@ OPT_USER_LIMIT = "Videos per period for this member; empty removes the override"
 BUTTON_EXTEND = "Extend"
 BUTTON_REGENERATE = "Regenerate"
 BUTTON_RETRY = "Try again"
+BUTTON_ORIGINAL = "Original"
+BUTTON_DELETE = "Delete"
 MODAL_TITLE = "Extend video"
 MODAL_PROMPT_LABEL = "What should happen next?"
 MODAL_PROMPT_PLACEHOLDER = "The camera pulls back to reveal…"
@@ -147,6 +149,10 @@ def status_done(finished: datetime | None, result_link: str | None) -> str:
     return text + (f": [see the video]({result_link})" if result_link else "")
 
 
+def status_deleted(finished: datetime | None) -> str:
+    return status_done(finished, None) + "; the result was deleted"
+
+
 def status_failed(kind: str | None, reason: str | None = None) -> str:
     return f"❌ Failed: {failure(kind, reason)}"
 
@@ -196,7 +202,53 @@ def failure_message(user_mention: str, kind: str | None, reason: str | None = No
 
 
 def result_message(user_mention: str, video_url: str | None) -> str:
+    """The result posted as a link (the file could not be attached)."""
     return f"{user_mention} {video_url}" if video_url else f"{user_mention} your video is ready."
+
+
+def result_attached(user_mention: str) -> str:
+    return f"{user_mention} your video is ready."
+
+
+def _megabytes(limit: int) -> str:
+    return f"{limit / (1024 * 1024):.0f} MB"
+
+
+def result_reencoded(user_mention: str, limit: int) -> str:
+    return (
+        f"{user_mention} your video is ready. It was re-encoded to fit the {_megabytes(limit)} upload limit "
+        "here; **Original** gives the full-quality file."
+    )
+
+
+def result_too_large(user_mention: str, video_url: str | None, limit: int) -> str:
+    """The file is over the upload limit and could not be made to fit: the link, as before."""
+    where = f" {video_url}" if video_url else ""
+    return f"{user_mention}{where}\n(The video is too large to attach within the {_megabytes(limit)} limit here.)"
+
+
+ORIGINAL_EXPIRED = (
+    "{provider} kept the full-quality file of this video for {lifetime}; that link expired on {expired}. "
+    "The video attached to the result still plays."
+)
+ORIGINAL_UNAVAILABLE = "I couldn't get a fresh link to the full-quality file right now: try again in a minute."
+ORIGINAL_NONE = "The provider gave no link to a file for this video."
+DELETE_NOT_ALLOWED = "Only the member who asked for this video, or someone with Manage Messages, can delete it."
+DELETED = "Deleted. The job stays in `/luma history`."
+ALREADY_DELETED = "That result was already deleted."
+
+
+def original_link(url: str, expires: datetime | None) -> str:
+    tail = f" (works until {ts_relative(expires)})" if expires else ""
+    return f"The full-quality file: {url}{tail}"
+
+
+def lifetime(delta: timedelta) -> str:
+    days = delta.total_seconds() / 86400
+    if days >= 1:
+        return f"{days:.0f} days"
+    hours = delta.total_seconds() / 3600
+    return f"{hours:.0f} hour" + ("" if round(hours) == 1 else "s")
 
 
 def dm_result_prefix(guild_name: str | None) -> str:
@@ -260,12 +312,15 @@ def history_line(
     result_link: str | None,
     video_url: str | None,
     parent_id: int | None,
+    deleted: bool = False,
 ) -> str:
     icon = {"completed": "✅", "failed": "❌", "running": "🎬", "submitting": "🎬", "queued": "⏳"}.get(
         state, "•"
     )
     links = []
-    if result_link:
+    if deleted:
+        links.append("🗑️ deleted")
+    elif result_link:
         links.append(f"[message]({result_link})")
     if video_url:
         links.append(f"[video]({video_url})")

@@ -40,6 +40,7 @@ class JobView:
     prompt: str
     options: Mapping[str, Any]
     provider: str
+    key_id: str | None  # the provider key that made its task
     task_id: str | None
     state: JobState
     video_id: str | None

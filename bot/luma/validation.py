@@ -141,6 +141,26 @@ def _check_public_url(url: str, what: str) -> str:
     return url
 
 
+def host_refusal(host: str) -> str | None:
+    """Why a URL's host (a name or a literal address, without brackets) is not a public internet host, or None.
+    No DNS lookup: a caller that connects must also check the addresses the name resolves to
+    (`address_refusal`)."""
+    try:
+        host = _normalise_host(host, "host")
+    except InvalidInput:
+        return "a host name that is not valid"
+    return _host_refusal(host, bracketed=False)
+
+
+def address_refusal(address: str) -> str | None:
+    """Why an IP address, as a resolver returns it, is not a public internet address, or None."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "an address that is not valid"
+    return _ip_refusal(ip)
+
+
 def _normalise_host(host: str, what: str) -> str:
     if not host.isascii():
         # The same IDNA step HTTP clients take: fullwidth "１２７.０.０.１" becomes "127.0.0.1" here too.

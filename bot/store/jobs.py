@@ -310,6 +310,22 @@ async def mark_delivered(
     return bool(changed)
 
 
+async def note_post_attempt(job_id: int) -> datetime | None:
+    """Record that the job's outcome is about to be posted; returns when an earlier attempt was recorded (None
+    when this is the first, so nothing can have been posted yet)."""
+    now = utcnow()
+    if await Job.filter(id=job_id, post_attempted_at__isnull=True).update(post_attempted_at=now):
+        return None
+    row = await Job.filter(id=job_id).only("id", "post_attempted_at").first()
+    return row.post_attempted_at if row is not None else now
+
+
+async def mark_result_deleted(job_id: int, user_id: int) -> bool:
+    """The result post was deleted (the job stays, marked so); False when it already was."""
+    changed = await Job.filter(id=job_id, deleted_at__isnull=True).update(deleted_at=utcnow(), deleted_by=user_id)
+    return bool(changed)
+
+
 async def delivery_failed(job: Job, retry_at: datetime) -> None:
     await Job.filter(id=job.id).update(delivery_attempts=F("delivery_attempts") + 1, next_delivery_at=retry_at)
 

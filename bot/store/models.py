@@ -194,6 +194,12 @@ class Job(Model):
     delivered_at = fields.DatetimeField(null=True)
     delivery_attempts = fields.IntField(default=0)
     next_delivery_at = fields.DatetimeField(null=True)
+    # Set just before the first post of the outcome is sent: a job without it was never posted anywhere, so
+    # only a job with it needs its thread searched for a post a crash kept us from recording.
+    post_attempted_at = fields.DatetimeField(null=True)
+    # The member (or a moderator) deleted the result post; the job stays in history.
+    deleted_at = fields.DatetimeField(null=True)
+    deleted_by = fields.BigIntField(null=True)
     # Times the job went back to the queue after its task failed in a way worth one more try (Luma's
     # generation_failed / output_not_found); a failed task is not billed, so resending it is safe.
     resubmits = fields.IntField(default=0)

@@ -21,11 +21,15 @@ async def test_generate_posts_status_opens_thread_and_delivers_video(bot: BotHar
     result = await bot.result(run)
     assert result.channel_id == run.thread_id
     job = await bot.delivered(run.job_id)
-    assert result.content == f"<@{scene.alice.id}> {job.video_url}"  # the link makes Discord show its player
+    # The video is attached, so it plays inline; the requester is pinged.
+    assert result.content == f"<@{scene.alice.id}> your video is ready."
+    assert [(a["filename"], a["content_type"]) for a in result.attachments] == [(f"luma-{job.id}.mp4", "video/mp4")]
     embed = result.embeds[0]
     assert embed["thumbnail"]["url"] == job.thumbnail_url
     assert "1360×752" in str(embed["fields"]) and job.video_id in str(embed["fields"])
-    assert [b["custom_id"] for b in result.buttons()] == [f"luma:extend:{job.id}", f"luma:regen:{job.id}"]
+    assert [b["custom_id"] for b in result.buttons()] == [
+        f"luma:{name}:{job.id}" for name in ("extend", "regen", "original", "delete")
+    ]
     quota = await bot.quota(scene.alice)
     assert (quota.used, quota.held) == (1, 0)
 

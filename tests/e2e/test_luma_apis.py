@@ -69,9 +69,9 @@ async def test_generate_sends_the_chosen_model_resolution_and_duration_and_shows
     assert job.state == JobState.COMPLETED
     assert options_field(result).startswith(shown)
     assert options_field(bot.fake.world.messages[run.status.id]).startswith(shown)
-    # No thumbnail from the Agents API, and the result still names its size through its options.
+    # The Agents API gives no thumbnail: a frame of the video stands in, so the result still looks complete.
     if api == "luma":
-        assert "thumbnail" not in result.embeds[0]
+        assert result.embeds[0]["thumbnail"]["url"].startswith("attachment://")
 
 
 async def test_defaults_are_the_providers_when_nothing_is_chosen(bot: BotHarness, api: str):
@@ -294,7 +294,9 @@ async def test_an_expired_presigned_link_is_fetched_again_before_it_is_posted(
     bot.fake.clear_injections()
     result = await bot.result(run)
     posted = (await bot.delivered(run.job_id)).video_url
-    assert posted != old_link and posted in result.content
+    assert posted != old_link
+    # The video came from the fresh link (the expired one answers 403), so it is attached, not linked.
+    assert [a["filename"] for a in result.attachments if a["filename"].endswith(".mp4")] == [f"luma-{run.job_id}.mp4"]
     async with aiohttp.ClientSession() as session:
         async with session.get(old_link) as stale:
             assert stale.status == 403

@@ -28,7 +28,7 @@ async def test_a_record_the_bot_cannot_store_fails_only_its_own_job(
 
         result = await bot.result(good)
         delivered = await bot.delivered(good.job_id)
-        assert delivered.state == JobState.COMPLETED and result.content.endswith(delivered.video_url)
+        assert delivered.state == JobState.COMPLETED and result.attachments[0]["content_type"] == "video/mp4"
 
         failure = await bot.result(bad)
         failed = await bot.delivered(bad.job_id)

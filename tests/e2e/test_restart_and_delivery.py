@@ -8,6 +8,7 @@ import pytest
 from bot.discord_ui import texts
 from bot.discord_ui.buttons import result_view
 from bot.discord_ui.embeds import result_embed
+from bot.store import jobs as store
 from tests.e2e.harness import WAIT, BotHarness
 
 
@@ -65,21 +66,44 @@ async def test_a_job_finishing_while_the_bot_is_down_is_delivered_after_the_rest
 async def test_a_result_already_posted_is_not_posted_twice(bot: BotHarness) -> None:
     run = await bot.generate(bot.scene.alice, "a candle flickering")
     await bot.provider.wait_until(lambda: len(bot.provider.tasks) == 1, WAIT)
-    # What a crash between posting the result and recording it leaves behind: the post, but no record.
-    job = await bot.job(run.job_id)
-    thread = bot.bot.get_partial_messageable(run.thread_id, guild_id=bot.scene.guild.id)
-    earlier = await thread.send(
-        f"<@{bot.scene.alice.id}>",
-        embed=result_embed(job),
-        view=result_view(job),
-        allowed_mentions=discord.AllowedMentions.none(),
-    )
+    # What a crash between posting the result and recording it leaves behind: the attempt noted, the post,
+    # but no record of it.
+    earlier = await _post_without_record(bot, run.job_id, run.thread_id)
     [task_id] = bot.provider.tasks
     bot.provider.finish(task_id)
     delivered = await bot.delivered(run.job_id)
     assert delivered.result_message_id == earlier.id
     posts = [m for m in bot.fake.messages(run.thread_id) if m.author.id == bot.fake.bot_user.id]
     assert [m.id for m in posts] == [earlier.id]
+
+
+@pytest.mark.parametrize("provider_options", [{"manual": True}])
+async def test_a_result_posted_before_a_busy_thread_moved_on_is_not_posted_twice(bot: BotHarness) -> None:
+    """Issue 13.2: more than 50 messages between the post and the restart must not hide the post."""
+    run = await bot.generate(bot.scene.alice, "a candle in a crowded room")
+    await bot.provider.wait_until(lambda: len(bot.provider.tasks) == 1, WAIT)
+    earlier = await _post_without_record(bot, run.job_id, run.thread_id)
+    thread = bot.fake.world.channels[run.thread_id]
+    for i in range(120):  # members chat on; Discord's nonce memory has long forgotten the post
+        await bot.fake.post_message(bot.scene.guild, thread, bot.scene.bob, f"nice {i}")
+    bot.fake.world.nonce_window = 0
+    [task_id] = bot.provider.tasks
+    bot.provider.finish(task_id)
+    delivered = await bot.delivered(run.job_id)
+    assert delivered.result_message_id == earlier.id
+    assert [m.id for m in bot.result_posts(run.job_id)] == [earlier.id]
+
+
+async def _post_without_record(bot: BotHarness, job_id: int, thread_id: int) -> discord.Message:
+    job = await bot.job(job_id)
+    await bot.db(store.note_post_attempt(job_id))
+    thread = bot.bot.get_partial_messageable(thread_id, guild_id=bot.scene.guild.id)
+    return await thread.send(
+        f"<@{bot.scene.alice.id}>",
+        embed=result_embed(job),
+        view=result_view(job),
+        allowed_mentions=discord.AllowedMentions.none(),
+    )
 
 
 @pytest.mark.parametrize("provider_options", [{"manual": True}])

@@ -57,7 +57,7 @@ async def test_the_invite_url_asks_for_exactly_the_needed_permissions(
     assert (
         permissions
         == BOT_PERMISSIONS.value
-        == (1 << 10) | (1 << 11) | (1 << 38) | (1 << 35) | (1 << 14) | (1 << 16)
+        == (1 << 10) | (1 << 11) | (1 << 38) | (1 << 35) | (1 << 14) | (1 << 15) | (1 << 16)
     )
 
 

@@ -59,6 +59,8 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
+from tests.fakes.media import sample_mp4
+
 # The key of the request being answered: aiohttp runs each request in its own task, so a context variable
 # set at the start of a request is that request's alone.
 _CALLER: contextvars.ContextVar[str | None] = contextvars.ContextVar("fake_provider_caller", default=None)
@@ -134,7 +136,8 @@ _DIMENSIONS = {
     "9:21": (656, 1552),
 }
 _START_IMAGE_DIMENSIONS = (1552, 656)
-# Enough of an MP4 header for anything that sniffs the type; the bytes are not a playable video.
+# Enough of an MP4 header for anything that sniffs the type; the bytes are not a playable video (a test that
+# wants a provider serving broken files gives it with `set_video`). Result videos are real: see `video_bytes`.
 FAKE_MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64
 FAKE_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 32 + b"\xff\xd9"
 
@@ -342,6 +345,9 @@ class FakeLumaProvider:
         self._callback_locks: dict[str, asyncio.Lock] = {}
 
         self.tasks: dict[str, FakeTask] = {}
+        # The file every finished task serves, unless `set_video` gave it its own: a real 2-second mp4.
+        self.video_bytes: bytes = sample_mp4()
+        self.videos: dict[str, bytes] = {}
         self.requests: list[tuple[str, str, Any]] = []
         self.request_log: list[RecordedRequest] = []
         self.callbacks: list[CallbackRecord] = []
@@ -452,6 +458,13 @@ class FakeLumaProvider:
             1 for t in self.tasks.values()
             if not t.finished and t.token == self.caller and (provider is None or t.provider == provider)
         )
+
+    def set_video(self, task_id: str, data: bytes) -> None:
+        """Serve `data` as the result file of this task (for every API's media URL)."""
+        self.videos[task_id] = data
+
+    def video_of(self, task_id: str) -> bytes:
+        return self.videos.get(task_id, self.video_bytes)
 
     def advance_clock(self, seconds: float) -> None:
         """Move the fake's clock forward: presigned URLs expire and the per-minute create window slides."""
@@ -1296,7 +1309,7 @@ class FakeLumaProvider:
         task = self.tasks.get(task_id)
         if task is None or task.outcome != "completed":
             return _s3_error("NoSuchKey", "The specified key does not exist.", status=404)
-        return web.Response(body=FAKE_MP4, content_type="video/mp4")
+        return web.Response(body=self.video_of(task_id), content_type="video/mp4")
 
     # Dream Machine API ----------------------------------------------------------------------------------------
 
@@ -1472,7 +1485,7 @@ class FakeLumaProvider:
         if task is None or task.outcome != "completed" or ext not in ("mp4", "jpg"):
             return web.Response(status=404, text="Not Found")
         if ext == "mp4":
-            return web.Response(body=FAKE_MP4, content_type="video/mp4")
+            return web.Response(body=self.video_of(task_id), content_type="video/mp4")
         return web.Response(body=FAKE_JPEG, content_type="image/jpeg")
 
 

@@ -114,3 +114,43 @@ async def test_sigterm_stops_cleanly_and_leaves_jobs_resumable(proc):
     await proc.result(run)
     await proc.delivered(run.job_id)
     await settled_once(proc, run.job_id, LedgerState.CHARGED)
+
+
+async def test_killed_while_downloading_the_video(proc):
+    await proc.start()
+    run = await proc.generate(proc.scene.alice, "cut off while fetching")
+    await proc.provider.wait_for_requests(1, "create")
+    proc.provider.inject(None, path="media", delay=60)  # the file host answers only after the bot is dead
+    proc.provider.finish(next(iter(proc.provider.tasks)))
+    await proc.provider.wait_for_requests(1, "media", within=WAIT)
+    await proc.kill()
+    assert proc.result_posts(run.job_id) == []
+
+    proc.provider.clear_faults()
+    await proc.start()
+    result = await proc.result(run)
+    await proc.delivered(run.job_id)
+    assert len(proc.result_posts(run.job_id)) == 1
+    assert [a["content_type"] for a in result.attachments] == ["video/mp4"]
+    await settled_once(proc, run.job_id, LedgerState.CHARGED)
+
+
+async def test_killed_while_uploading_the_video(proc):
+    await proc.start()
+    run = await proc.generate(proc.scene.alice, "cut off while uploading")
+    await proc.provider.wait_for_requests(1, "create")
+    # Discord has the upload but has not made the message when the bot dies.
+    held = proc.fake.inject_rest_error("POST", rf"/channels/{run.thread_id}/messages", 503, delay=60)
+    proc.provider.finish(next(iter(proc.provider.tasks)))
+    await proc.fake.wait_for(lambda: held.hits >= 1, WAIT, "the upload to arrive")
+    uploads = proc.fake.requests_to("POST", rf"/channels/{run.thread_id}/messages")
+    assert uploads and uploads[-1].files  # the video was on its way
+    await proc.kill()
+
+    proc.fake.clear_injections()
+    await proc.start()
+    result = await proc.result(run)
+    await proc.delivered(run.job_id)
+    assert len(proc.result_posts(run.job_id)) == 1
+    assert [a["content_type"] for a in result.attachments] == ["video/mp4"]
+    await settled_once(proc, run.job_id, LedgerState.CHARGED)

@@ -123,7 +123,8 @@ def test_the_invite_asks_for_exactly_what_the_bot_uses() -> None:
         send_messages_in_threads=True,
         create_public_threads=True,
         embed_links=True,
-        read_message_history=True,
+        attach_files=True,
+            read_message_history=True,
     )
     url = invite_url(1234)
     assert "client_id=1234" in url and f"permissions={BOT_PERMISSIONS.value}" in url

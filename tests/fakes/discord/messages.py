@@ -53,8 +53,10 @@ def prepare_embeds(embeds: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     return result
 
 
-def check_upload_size(world: World, files: list[File]) -> None:
-    if sum(len(f[3]) for f in files) > world.attachment_size_limit:
+def check_upload_size(world: World, files: list[File], channel_id: int | None = None) -> None:
+    """Since 2025-04-03 the limit applies to each attachment: the guild's (by boost tier), 10 MiB elsewhere."""
+    limit = world.upload_limit(channel_id)
+    if any(len(f[3]) > limit for f in files):
         raise entity_too_large()
 
 
@@ -81,7 +83,7 @@ def create_message(
 ) -> Message:
     """Validate ``body`` and store a new message in ``channel`` (then MESSAGE_CREATE it)."""
     validate_body(body, prefix)
-    check_upload_size(world, files)
+    check_upload_size(world, files, channel.id)
     flags = (int(body.get("flags") or 0) & _SETTABLE_FLAGS) | extra_flags
     upload = world.attachments_from_upload(
         body, files, channel.id, ephemeral=bool(flags & MessageFlag.EPHEMERAL)
@@ -165,7 +167,7 @@ def edit_message(
 ) -> Message:
     """Apply an edit body (only the keys present change), then MESSAGE_UPDATE."""
     validate_body({**body, "flags": body.get("flags", message.flags)}, prefix)
-    check_upload_size(world, files)
+    check_upload_size(world, files, message.channel_id)
     upload = world.attachments_from_upload(
         body, files, message.channel_id, existing=message.attachments, ephemeral=message.ephemeral
     )

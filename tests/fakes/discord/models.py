@@ -274,6 +274,12 @@ class Guild:
     features: list[str] = field(default_factory=list)
     bot_role_id: int | None = None
     system_channel_id: int | None = None
+    premium_tier: int = 0  # boost level 0-3: sets the upload limit
+
+    @property
+    def filesize_limit(self) -> int:
+        """The upload limit per file: 10 MiB, 50 MiB at boost tier 2, 100 MiB at tier 3 (discord.py's table)."""
+        return {2: 50, 3: 100}.get(self.premium_tier, 10) * 1024 * 1024
 
     @property
     def everyone_role(self) -> Role:

@@ -214,7 +214,7 @@ def guild(world: World, g: Guild) -> dict[str, Any]:
         "vanity_url_code": None,
         "description": None,
         "banner": None,
-        "premium_tier": 0,
+        "premium_tier": g.premium_tier,
         "premium_subscription_count": 0,
         "preferred_locale": g.preferred_locale,
         "public_updates_channel_id": None,

@@ -716,7 +716,23 @@ class RestAPI:
         channel = self._channel(channel_id)
         self._check_can_post(channel, req.files)
         body = req.json if isinstance(req.json, dict) else {}
+        nonce = body.get("nonce")
+        if nonce is not None and len(str(nonce)) > 25:
+            errors = FormErrors()
+            errors.add(("nonce",), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+            errors.raise_if_any()
+        # Discord's "Create Message": with enforce_nonce, a message of the same author with the same nonce in
+        # the past few minutes is returned instead of a new one being created.
+        key = (self.world.bot_user.id, str(nonce))
+        if nonce is not None and body.get("enforce_nonce"):
+            seen = self.world.nonces.get(key)
+            if seen is not None and time.monotonic() - seen[1] <= self.world.nonce_window:
+                earlier = self.world.messages.get(seen[0])
+                if earlier is not None:
+                    return payloads.message(self.world, earlier)
         message = create_message(self.world, channel, self.world.bot_user, body, req.files)
+        if nonce is not None and body.get("enforce_nonce"):
+            self.world.nonces[key] = (message.id, time.monotonic())
         self._log_mentions(req, message, body)
         return payloads.message(self.world, message)
 

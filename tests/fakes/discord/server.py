@@ -510,6 +510,10 @@ class FakeDiscord:
         self.world.delete_message(msg)
         return msg
 
+    def set_premium_tier(self, guild: GuildLike, tier: int) -> None:
+        """Boost a guild to `tier` (0-3): its upload limit becomes 10, 10, 50 or 100 MiB."""
+        self.world.set_premium_tier(guild, tier)
+
     def set_channel_permissions(
         self, channel: ChannelLike, target: Role | Member | User | int, *, allow: int = 0, deny: int = 0
     ) -> Overwrite:

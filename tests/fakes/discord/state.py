@@ -130,6 +130,10 @@ class World:
         self.cdn_base = "https://cdn.discordapp.com"
         self.media_base = "https://media.discordapp.net"
         self.attachment_size_limit = 10 * 1024 * 1024
+        # enforce_nonce: (author id, nonce) → (message id, monotonic time it was created). Discord documents
+        # "the past few minutes" without a number; tests that must outlive it set `nonce_window` to 0.
+        self.nonces: dict[tuple[int, str], tuple[int, float]] = {}
+        self.nonce_window = 300.0
         # Replaced by the gateway's dispatcher once the server runs.
         self.emit: Emitter = lambda *args, **kwargs: None
 
@@ -589,6 +593,18 @@ class World:
         )
 
     # ------------------------------------------------------------------ attachments
+
+    def upload_limit(self, channel_id: int | None) -> int:
+        channel = self.channels.get(channel_id) if channel_id is not None else None
+        guild = self.guilds.get(channel.guild_id) if channel is not None and channel.guild_id else None
+        return guild.filesize_limit if guild is not None else self.attachment_size_limit
+
+    def set_premium_tier(self, guild: GuildLike, tier: int) -> None:
+        """Boost a guild (GUILD_UPDATE is dispatched): its upload limit follows."""
+        g = self.guild(guild)
+        g.premium_tier = tier
+        self.emit("GUILD_UPDATE", payloads.guild(self, g), intent=Intent.GUILDS)
+        self.notifier.notify()
 
     def make_attachment(
         self,
