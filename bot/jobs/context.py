@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -62,6 +62,9 @@ class EngineConfig:
     # A presigned result link (the Agents API's lasts an hour) older than this is fetched anew before it is
     # posted, so the posted link works when it is posted.
     fresh_link_age: timedelta = timedelta(minutes=2)
+    # How long each provider's videos usually take (shortest, longest) until the engine has timed its own; an
+    # empty mapping: learn from scratch (see PollPolicy.delay).
+    expected_durations: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
 class Wakeable:

@@ -27,6 +27,7 @@ from bot.jobs.ports import DeliveryPort
 from bot.jobs.providers import ProviderKey, ProviderPool
 from bot.jobs.requests import JobRequest, build_new_job
 from bot.luma.base import LumaClient
+from bot.luma.capabilities import spec_for
 from bot.metrics import METRICS
 from bot.settings import Settings
 from bot.store import jobs as store
@@ -213,6 +214,11 @@ def engine_config_from_settings(settings: Settings, **overrides: object) -> Engi
         "recheck": SHARED_DATABASE_RECHECK if settings.shard_count else None,
         "option_defaults": settings.option_defaults,
         "user_id_secret": settings.user_id_secret,
+        "expected_durations": {
+            c.name: spec_for(c.name).typical_seconds
+            for c in settings.provider_configs()
+            if spec_for(c.name).typical_seconds is not None
+        },
     }
     values.update(overrides)
     return EngineConfig(**values)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 POLL_FIRST = datetime(2000, 1, 1, tzinfo=UTC)
 # Due jobs read per round, across all keys.
 ROUND_SIZE = 500
+# Videos timed before the engine trusts its own measure of a provider over the prior it was given.
+MIN_TIMED = 5
+TIMED_KEPT = 100
 
 
 class Poller:
@@ -30,6 +34,26 @@ class Poller:
         self.ctx = ctx
         self._needs_funds = needs_funds
         self._last_request: dict[str, datetime] = {}
+        # How long each provider's recent videos took (an optimisation of polling, so memory is enough).
+        self._durations: dict[str, deque[float]] = {}
+
+    def _expected(self, key: ProviderKey) -> tuple[float, float] | None:
+        """(shortest, longest) a video of this provider takes, from the last ones timed (10th and 90th
+        percentiles), else the prior; None with callbacks on, which make close polling needless."""
+        ctx = self.ctx
+        if ctx.config.callback_base_url and key.spec.callbacks:
+            return None
+        timed = sorted(self._durations.get(key.provider, ()))
+        if len(timed) >= MIN_TIMED:
+            return timed[len(timed) // 10], timed[(len(timed) * 9) // 10]
+        prior = ctx.config.expected_durations.get(key.provider)
+        if prior is None:
+            return None
+        scale = ctx.config.poll.scale
+        return prior[0] * scale, prior[1] * scale
+
+    def _timed(self, provider: str, seconds: float) -> None:
+        self._durations.setdefault(provider, deque(maxlen=TIMED_KEPT)).append(seconds)
 
     async def run(self) -> None:
         ctx = self.ctx
@@ -88,14 +112,15 @@ class Poller:
             await self._backoff(batch, ctx.config.incident_backoff.delay(failures))
             return
         ctx.health.poll_succeeded(key.provider)
-        await self._apply_results(batch, results)
+        await self._apply_results(key, batch, results)
 
     async def _backoff(self, jobs: list[Job], seconds: float) -> None:
         await store.schedule_polls([j.id for j in jobs], store.utcnow() + timedelta(seconds=seconds))
 
-    async def _apply_results(self, jobs: list[Job], results: dict[str, TaskResult]) -> None:
+    async def _apply_results(self, key: ProviderKey, jobs: list[Job], results: dict[str, TaskResult]) -> None:
         ctx = self.ctx
         now = store.utcnow()
+        expected = self._expected(key)
         finished = False
         later: dict[datetime, list[int]] = {}
         for job in jobs:
@@ -119,13 +144,15 @@ class Poller:
                 )
                 later.setdefault(now + timedelta(seconds=ctx.config.poll.max_interval), []).append(job.id)
                 continue
+            age = (now - (job.submitted_at or job.created_at)).total_seconds()
             if ended:
+                if result is not None and result.state == TaskState.COMPLETED:
+                    self._timed(key.provider, age)
                 finished = True
                 continue
             if job.id in ctx.hinted:
                 continue  # its callback came while this answer was on the way: its "poll now" stands
-            age = (now - (job.submitted_at or job.created_at)).total_seconds()
-            at = now + timedelta(seconds=ctx.config.poll.interval(age))
+            at = now + timedelta(seconds=ctx.config.poll.delay(age, expected))
             later.setdefault(at, []).append(job.id)
         for at, ids in later.items():
             await store.schedule_polls(ids, at)

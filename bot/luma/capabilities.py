@@ -42,6 +42,9 @@ class ProviderSpec:
     fresh_links: bool = False
     # Dream Machine refuses shorter prompts ("Prompt is too short, minimum length is 3 characters").
     min_prompt_length: int = 1
+    # How long its videos usually take (seconds, shortest and longest), until the bot has timed its own: lets
+    # polling wait while a video cannot be ready and look closely when it may be. None: not known.
+    typical_seconds: tuple[float, float] | None = None
 
     def ordered(self, values: tuple[str, ...]) -> str:
         return ", ".join(values)
@@ -56,6 +59,7 @@ ACEDATACLOUD = ProviderSpec(
     callbacks=True,
     max_concurrent=5,  # its concurrency FAQ: 5 Luma tasks in flight per token
     link_lifetime=timedelta(days=30),
+    typical_seconds=(60.0, 180.0),  # its docs: 1–2 minutes; its example records: 154–156 s
 )
 
 UMAMI = ProviderSpec(
@@ -82,6 +86,7 @@ LUMA_AGENTS = ProviderSpec(
     loop_durations=("5s",),
     link_lifetime=timedelta(hours=1),
     fresh_links=True,
+    typical_seconds=(50.0, 70.0),  # Ray 3.2 videos, as the bot's benchmark models them
 )
 
 # The Dream Machine API (luma-apis.md §2): Ray 2 and Ray Flash 2, 5 s or 9 s, 540p to 4k, callbacks.

@@ -86,6 +86,7 @@ async def test_a_boosted_server_takes_the_original_up_to_its_own_limit(bot: BotH
 async def test_a_413_falls_back_to_a_smaller_copy(bot: BotHarness) -> None:
     run = await bot.generate(bot.scene.alice, "a kite over a beach")
     refused = bot.fake.inject_rest_error("POST", rf"/channels/{run.thread_id}/messages", 413, body=TOO_LARGE)
+    await bot.provider.wait_until(lambda: len(bot.provider.tasks) == 1, WAIT)  # the create may still be on its way
     [task_id] = bot.provider.tasks
     bot.provider.set_video(task_id, padded_mp4(5 * MiB))  # under the limit the bot knows, yet refused
     bot.provider.finish(task_id)
@@ -105,6 +106,7 @@ async def test_refused_uploads_end_in_the_link_never_in_no_post(bot: BotHarness)
     refused = bot.fake.inject_rest_error(
         "POST", rf"/channels/{run.thread_id}/messages", 413, body=TOO_LARGE, times=2
     )
+    await bot.provider.wait_until(lambda: len(bot.provider.tasks) == 1, WAIT)  # the create may still be on its way
     [task_id] = bot.provider.tasks
     bot.provider.set_video(task_id, padded_mp4(5 * MiB))  # refused, and so is the smaller copy
     bot.provider.finish(task_id)
@@ -123,6 +125,7 @@ async def test_without_attach_files_the_link_is_posted_in_the_thread(bot: BotHar
     guild = bot.fake.world.guilds[bot.scene.guild.id]
     bot_role = guild.roles[guild.bot_role_id]
     bot.fake.set_channel_permissions(thread.parent_id, bot_role, deny=int(Permission.ATTACH_FILES))
+    await bot.provider.wait_until(lambda: len(bot.provider.tasks) == 1, WAIT)  # the create may still be on its way
     [task_id] = bot.provider.tasks
     bot.provider.finish(task_id)
     result = await bot.result(run)
@@ -134,6 +137,7 @@ async def test_without_attach_files_the_link_is_posted_in_the_thread(bot: BotHar
 @manual
 async def test_a_video_that_cannot_be_downloaded_is_posted_as_its_link(bot: BotHarness) -> None:
     run = await bot.generate(bot.scene.alice, "a glass of water")
+    await bot.provider.wait_until(lambda: len(bot.provider.tasks) == 1, WAIT)  # the create may still be on its way
     [task_id] = bot.provider.tasks
     bot.provider.inject(404, path=f"/cdn/luma/{task_id}.mp4", times=None)
     bot.provider.finish(task_id)
