@@ -30,11 +30,12 @@ def free_port() -> int:
 
 
 @pytest.fixture
-async def rig(sqlite_db):
+async def rig(sqlite_db, request):
+    provider = getattr(request, "param", "acedatacloud")
     fake = FakeLumaProvider(token=TOKEN, manual=True)
     await fake.start()
     session = aiohttp.ClientSession()
-    client = make_client("acedatacloud", session, token=TOKEN, base_url=fake.base_url,
+    client = make_client(provider, session, token=TOKEN, base_url=fake.url_for(provider),
                          retry=RetryPolicy(attempts=2, base=0.01, cap=0.02, jitter=0))
     port_no = free_port()
     healthy = {"ok": True}
@@ -76,6 +77,21 @@ async def test_a_genuine_callback_delivers_at_once_and_costs_one_batched_poll(ri
     await delivered(rig, job)
     assert (await Job.get(id=job.id)).state == JobState.COMPLETED
     assert rig.fake.count("poll") - polls_before == 1  # confirmed by exactly one poll
+
+
+@pytest.mark.parametrize("rig", ["dream-machine"], indirect=True)
+async def test_dream_machine_callbacks_post_the_generation_and_are_confirmed_by_a_poll(rig):
+    job = await submitted(rig)
+    sent = rig.fake.request_log[0].json
+    assert sent["callback_url"] == f"{rig.base}/callbacks/luma/{job.id}/{job.callback_secret}"
+    rig.fake.mark_running(job.task_id)  # Luma calls back on every change: "dreaming" first
+    rig.fake.finish(job.task_id)
+    await delivered(rig, job)
+    done = await Job.get(id=job.id)
+    assert (done.state, done.video_id) == (JobState.COMPLETED, job.task_id)
+    await rig.fake.drain_callbacks()
+    assert [c.body["state"] for c in rig.fake.callbacks] == ["dreaming", "completed"]
+    assert 1 <= rig.fake.count("poll") <= len(rig.fake.callbacks)  # each one only a hint, confirmed by a GET
 
 
 async def test_forged_secret_or_unknown_job_changes_nothing(rig):
