@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import random
 from datetime import timedelta
 
 from bot.jobs.context import EngineContext
@@ -126,9 +127,11 @@ class Dispatcher:
             if not ctx.health.can_create(key.provider) or not ctx.health.key_available(key.id):
                 continue
             taken = used.setdefault(key.id, set())
-            for slot in range(key.max_concurrent):
-                if slot in taken:
-                    continue
+            free = [slot for slot in range(key.max_concurrent) if slot not in taken]
+            # Several processes dispatch at once: each tries the free slots in its own order, so they do not
+            # all queue up on the lowest one.
+            random.shuffle(free)
+            for slot in free:
                 try:
                     claimed = await store.claim_slot(
                         job,
@@ -199,7 +202,7 @@ class Dispatcher:
             if ctx.health.create_succeeded(key.id):
                 ctx.spawn(self.announce_positions())  # the incident is over: back to plain positions
             if running:
-                log.info("job %s: submitted to %s (key %s) as task %s", job.id, key.provider, key.masked, task_id)
+                log.info("job %s: submitted as task %s (%s, key %s)", job.id, task_id, key.provider, key.masked)
                 ctx.poll.set()
                 ctx.reap.set()  # its deadline moved
                 await ctx.notify(job, JobEvent.STARTED)
