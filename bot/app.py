@@ -24,6 +24,7 @@ from bot.discord_ui.permissions import invite_url
 from bot.discord_ui.sync import SyncState, state_dir_for, sync_commands
 from bot.jobs.callbacks import database_healthy, start_callback_server
 from bot.jobs.engine import EngineConfig, JobEngine, engine_config_from_settings
+from bot.luma.prices import Pricing
 from bot.luma.providers import make_client
 from bot.settings import Settings
 from bot.store.db import close_database, open_database
@@ -181,7 +182,13 @@ class App:
             base_url=settings.luma_api_base_url,
         )
         quotas = QuotaBook(
-            QuotaDefaults(settings.quota_default_limit, QuotaPeriod(settings.quota_default_period))
+            QuotaDefaults(settings.quota_default_limit, QuotaPeriod(settings.quota_default_period)),
+            # A credit is the price of this provider's default video, so limits keep meaning videos.
+            Pricing(
+                settings.prices,
+                credit_provider=settings.luma_provider,
+                credit_defaults=settings.option_defaults,
+            ),
         )
         config = self.engine_config or engine_config_from_settings(settings)
         self.engine = engine = JobEngine(client, quotas, config)

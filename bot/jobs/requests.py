@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from bot.luma.capabilities import SPECS, ProviderSpec, spec_for
-from bot.luma.options import OptionDefaults, VideoOptions, check_extend, check_generate
+from bot.luma.options import (
+    OptionDefaults,
+    ServerOptions,
+    VideoOptions,
+    check_extend,
+    check_generate,
+    check_server,
+    server_defaults,
+)
 from bot.luma.types import DEFAULT_ASPECT_RATIO
 from bot.luma.validation import (
     InvalidInput,
@@ -21,6 +29,7 @@ from bot.luma.validation import (
 )
 from bot.store import jobs as store
 from bot.store.models import Job, JobAction, JobState
+from bot.store.quotas import video_options
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +127,16 @@ async def build_new_job(
         )
     parent = None
     video_id = video_url = None
+    # The server's own limits and defaults apply before anything is reserved; a member who chooses nothing
+    # gets the server's defaults, brought within its limits.
+    server = ServerOptions.from_json(await video_options(request.guild_id))
+    defaults = server_defaults(spec, defaults, server)
     if request.action == JobAction.EXTEND:
         end = validate_image_url(request.end_image_url) if request.end_image_url else None
         parent, video_id, video_url = await resolve_parent(request, spec)
         parent_options = VideoOptions.from_json(parent.options) if parent is not None else None
         options = check_extend(spec, end, defaults, parent_options)
+        check_server(spec, options, server, extend=True)
     else:
         options = check_generate(
             spec,
@@ -138,6 +152,7 @@ async def build_new_job(
             ),
             defaults,
         )
+        check_server(spec, options, server)
     return store.NewJob(
         guild_id=request.guild_id,
         channel_id=request.channel_id,
