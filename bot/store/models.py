@@ -214,7 +214,7 @@ class Job(Model):
     next_delivery_at = fields.DatetimeField(null=True)
     # Times the job went back to the queue after its task failed in a way worth one more try (Luma's
     # generation_failed / output_not_found); a failed task is not billed, so resending it is safe.
-    resubmits = fields.IntField(default=0)
+    resubmits = fields.IntField(default=0, db_default=0)
     # What the job was priced at when accepted: millicredits reserved, and the provider's price in micro-USD
     # (null: unknown, or a job from before prices).
     cost = fields.BigIntField(null=True)
@@ -245,7 +245,8 @@ class QuotaEntry(Model):
         "models.BudgetUsage", related_name="entries", null=True, on_delete=fields.SET_NULL
     )
     state = fields.CharEnumField(LedgerState, max_length=16, default=LedgerState.HELD)
-    amount = fields.BigIntField(default=1000)  # millicredits held
+    # Millicredits held. The database default (one credit) is what every entry from before credits held.
+    amount = fields.BigIntField(default=1000, db_default=1000)
     charged = fields.BigIntField(null=True)  # millicredits charged once settled (0 when refunded)
     price = fields.BigIntField(null=True)  # the estimate, micro-USD (null: the provider publishes none)
     actual_price = fields.BigIntField(null=True)  # what the provider reported it billed, micro-USD

@@ -71,7 +71,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='QuotaEntry',
             name='amount',
-            field=fields.BigIntField(default=1000),
+            field=fields.BigIntField(default=1000, db_default=1000),
         ),
         ops.AddField(
             model_name='QuotaEntry',
