@@ -23,6 +23,7 @@ from bot.discord_ui.permissions import invite_url
 from bot.discord_ui.sync import SyncState, state_dir_for, sync_commands
 from bot.jobs.engine import EngineConfig, JobEngine, engine_config_from_settings
 from bot.jobs.providers import ProviderPool
+from bot.luma.prices import Pricing
 from bot.metrics import METRICS
 from bot.settings import Settings
 from bot.store.db import close_database, open_database
@@ -207,7 +208,13 @@ class App:
         settings = self.settings
         pool = ProviderPool.from_configs(settings.provider_configs(), session)
         quotas = QuotaBook(
-            QuotaDefaults(settings.quota_default_limit, QuotaPeriod(settings.quota_default_period))
+            QuotaDefaults(settings.quota_default_limit, QuotaPeriod(settings.quota_default_period)),
+            # A credit is the price of the preferred provider's default video, so limits keep meaning videos.
+            Pricing(
+                settings.prices,
+                credit_provider=settings.provider_configs()[0].name,
+                credit_defaults=settings.option_defaults,
+            ),
         )
         config = self.engine_config or engine_config_from_settings(settings)
         self.engine = engine = JobEngine(pool, quotas, config)

@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.luma.capabilities import PROVIDER_NAMES, spec_for
 from bot.luma.options import OptionDefaults, check_defaults
+from bot.luma.prices import PriceFileError, PriceTable, load_prices
 from bot.luma.validation import InvalidInput
 
 Provider = Literal["acedatacloud", "umami", "luma", "dream-machine"]
@@ -149,6 +150,9 @@ class Settings(DatabaseSettings):
     # Keys the opaque member id sent to Luma's Agents API (`user_id`); empty: derived from LUMA_API_TOKEN, so
     # set it to keep members' ids stable across a change of key.
     luma_user_id_secret: SecretStr | None = None
+    # A TOML price table replacing the shipped one (bot/luma/prices.toml) for the providers it names;
+    # checked at start.
+    luma_prices_file: str | None = None
 
     quota_default_limit: int = Field(default=10, ge=0)
     quota_default_period: Period = "day"
@@ -244,6 +248,20 @@ class Settings(DatabaseSettings):
         if value is not None and not value.get_secret_value().strip():
             raise ValueError("is empty")
         return value
+
+    @field_validator("luma_prices_file")
+    @classmethod
+    def _prices_file(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                load_prices(value)
+            except PriceFileError as exc:
+                raise ValueError(str(exc)) from None
+        return value or None
+
+    @property
+    def prices(self) -> PriceTable:
+        return load_prices(self.luma_prices_file)
 
     @field_validator("http_listen")
     @classmethod

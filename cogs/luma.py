@@ -9,17 +9,19 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_ui import flow, modals, texts
+from bot.discord_ui import costs, flow, modals, texts
 from bot.discord_ui.attachments import frame_url
 from bot.discord_ui.buttons import job_id_of
 from bot.discord_ui.choices import offer_provider_options
 from bot.discord_ui.embeds import show_prompt
 from bot.discord_ui.result_actions import stored_link_works
 from bot.luma.capabilities import spec_for
+from bot.luma.options import ServerOptions
 from bot.luma.types import ASPECT_RATIOS, DEFAULT_ASPECT_RATIO
 from bot.luma.validation import InvalidInput
 from bot.store import jobs as store
 from bot.store.models import Job, JobAction
+from bot.store.quotas import video_options
 
 if TYPE_CHECKING:
     from bot.app import LumaBot
@@ -167,7 +169,11 @@ class LumaCog(commands.GroupCog, group_name="luma", group_description=texts.LUMA
         status = await self.bot.quotas.status(
             interaction.guild_id, interaction.user.id, flow.role_ids(interaction.user)
         )
-        await interaction.followup.send(
+        budget = await self.bot.quotas.budget_status(interaction.guild_id)
+        settings = self.bot.settings
+        spec = spec_for(settings.luma_provider)
+        server = ServerOptions.from_json(await video_options(interaction.guild_id))
+        parts = [
             texts.quota(
                 used=status.used,
                 remaining=status.remaining,
@@ -175,9 +181,13 @@ class LumaCog(commands.GroupCog, group_name="luma", group_description=texts.LUMA
                 limit=status.limit,
                 period=str(status.period),
                 resets_at=status.resets_at,
-            ),
-            ephemeral=True,
-        )
+            )
+        ]
+        if budget.budget is not None and budget.remaining is not None:
+            parts.append(texts.quota_budget(remaining=budget.remaining, budget=budget.budget, period=str(budget.period)))
+        parts.append(costs.credit_line(spec, self.bot.quotas.pricing, settings.option_defaults))
+        parts.append(costs.price_list(spec, self.bot.quotas.pricing, server, settings.option_defaults))
+        await interaction.followup.send("\n".join(parts)[:2000], ephemeral=True)
 
     @app_commands.command(name="history", description=texts.HISTORY)
     async def history(self, interaction: discord.Interaction) -> None:

@@ -116,6 +116,8 @@ def status_embed(
         value=status_line(job, position=position, held_up=held_up, result_link=result_link, deleted=deleted),
         inline=True,
     )
+    if job.cost is not None:  # jobs from before prices have none
+        embed.add_field(name=texts.FIELD_COST, value=texts.cost(job.cost, job.price), inline=True)
     embed.set_footer(text=texts.job_footer(job.id))
     return embed
 

@@ -15,7 +15,7 @@ from discord import app_commands
 
 from bot.discord_ui import texts
 from bot.luma.validation import InvalidInput
-from bot.store.quotas import QuotaExceeded
+from bot.store.quotas import BudgetExceeded, QuotaExceeded
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,13 @@ def describe(error: BaseException, *, shutting_down: bool = False) -> tuple[str,
     if isinstance(error, QuotaExceeded):
         s = error.status
         return texts.quota_exceeded(
-            limit=s.limit, period=str(s.period), used=s.used, held=s.held, resets_at=s.resets_at
+            limit=s.limit, period=str(s.period), used=s.used, held=s.held, resets_at=s.resets_at, cost=error.cost
+        ), True
+    if isinstance(error, BudgetExceeded):
+        b = error.status
+        assert b.budget is not None
+        return texts.budget_exceeded(
+            budget=b.budget, period=str(b.period), used=b.used, held=b.held, resets_at=b.resets_at, cost=error.cost
         ), True
     if isinstance(error, CannotPost):
         return texts.CANNOT_POST, True

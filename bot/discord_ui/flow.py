@@ -185,7 +185,9 @@ async def submit_from_interaction(interaction: discord.Interaction, request: Job
     check_can_post(interaction)
     placement = await start_job(interaction.client, request, interaction_channel(interaction))  # type: ignore[arg-type]
     link = placement.link()
-    text = texts.queued_here(link, placement.position) if link else texts.queued_ephemeral_no_status()
+    job = placement.job
+    price = texts.cost(job.cost, job.price) if job.cost is not None else None
+    text = texts.queued_here(link, placement.position, price) if link else texts.queued_ephemeral_no_status(price)
     try:
         await interaction.edit_original_response(
             content=text, allowed_mentions=discord.AllowedMentions.none()

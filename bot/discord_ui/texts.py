@@ -16,14 +16,16 @@ from bot.store.models import FailureKind
 LUMA_GROUP = "Make videos with Luma Dream Machine"
 GENERATE = "Generate a video from a text prompt and optional start and end frames"
 EXTEND = "Continue one of the bot's videos with a new prompt"
-QUOTA = "Show how many videos you can still make this period"
+QUOTA = "Show your credits this period and what each option costs"
 HISTORY = "Show your recent videos in this server"
-ADMIN_GROUP = "Manage video quotas in this server"
-ADMIN_LIMIT = "Set the server's videos per member and the quota period"
+ADMIN_GROUP = "Manage video quotas, the budget and options in this server"
+ADMIN_LIMIT = "Set the server's credits per member and the quota period"
 ADMIN_ROLE_LIMIT = "Give a role its own limit (leave the limit empty to remove it)"
 ADMIN_USER_LIMIT = "Give a member a personal limit (leave the limit empty to remove it)"
 ADMIN_RESET = "Forget what a member used this period"
-ADMIN_USAGE = "Show this period's usage by member"
+ADMIN_USAGE = "Show this period's spend by member against the budget, with the ledger as CSV"
+ADMIN_BUDGET = "Cap what the whole server spends per period, in credits (empty removes the cap)"
+ADMIN_OPTIONS = "Limit resolution, duration and models, and set defaults (no options: show them)"
 EXTEND_MENU = "Extend video"
 
 OPT_PROMPT = "What the video should show"
@@ -39,12 +41,20 @@ OPT_RESOLUTION = "Picture size (dearer when larger)"
 OPT_DURATION = "Length of the video"
 OPT_MODEL = "Which Luma model makes the video"
 OPT_VIDEO = "A video id, a video link, or a link to one of my result messages"
-OPT_LIMIT = "Videos per member per period"
+OPT_LIMIT = "Credits per member per period (a credit is one video at default options)"
 OPT_PERIOD = "How often the quota resets (UTC)"
 OPT_ROLE = "The role"
 OPT_MEMBER = "The member"
-OPT_ROLE_LIMIT = "Videos per period for members with this role; empty removes the role's limit"
-OPT_USER_LIMIT = "Videos per period for this member; empty removes the override"
+OPT_ROLE_LIMIT = "Credits per period for members with this role; empty removes the role's limit"
+OPT_USER_LIMIT = "Credits per period for this member; empty removes the override"
+OPT_BUDGET = "Credits the whole server may spend per period; empty removes the cap, 0 switches videos off"
+OPT_BUDGET_PERIOD = "How often the budget resets (UTC; default month)"
+OPT_MAX_RESOLUTION = "The highest resolution members may choose (any: no limit)"
+OPT_MAX_DURATION = "The longest video members may choose (any: no limit)"
+OPT_MODELS = "Models members may use, comma-separated (any: all)"
+OPT_DEFAULT_MODEL = "The model members get when they choose none (default: the bot's)"
+OPT_DEFAULT_RESOLUTION = "The resolution members get when they choose none (default: the bot's)"
+OPT_DEFAULT_DURATION = "The length members get when they choose none (default: the bot's)"
 
 # -- buttons and the extend modal ---------------------------------------------------------------------
 
@@ -70,7 +80,30 @@ FIELD_REQUESTED_BY = "Requested by"
 FIELD_SIZE = "Size"
 FIELD_IDS = "Ids"
 FIELD_EXTENDS = "Extends"
+FIELD_COST = "Cost"
 DEFAULT_THREAD_NAME = "Luma video"
+
+
+def credits(millicredits: int) -> str:
+    """An exact amount of credits: 1, 2.5, 0.564."""
+    whole, part = divmod(abs(millicredits), 1000)
+    sign = "-" if millicredits < 0 else ""
+    return f"{sign}{whole:,}" + (f".{part:03d}".rstrip("0") if part else "")
+
+
+def credits_phrase(millicredits: int) -> str:
+    return f"{credits(millicredits)} credit" + ("" if millicredits == 1000 else "s")
+
+
+def money(micro_usd: int) -> str:
+    """Dollars with cents, and more decimals only where a price has them ($0.0404)."""
+    dollars, micro = divmod(micro_usd, 1_000_000)
+    digits = f"{micro:06d}".rstrip("0")
+    return f"${dollars:,}." + digits.ljust(2, "0")
+
+
+def cost(millicredits: int, micro_usd: int | None) -> str:
+    return credits_phrase(millicredits) + (f" ({money(micro_usd)})" if micro_usd is not None else "")
 
 
 def job_footer(job_id: int) -> str:
@@ -194,7 +227,7 @@ def failure(kind: str | None, reason: str | None = None) -> str:
     said = provider_reason(reason) if kind == FailureKind.INVALID else None
     if said:
         text += f" It said: “{said}”."
-    return f"{text} Your quota unit was given back."
+    return f"{text} Its credits were given back."
 
 
 def failure_message(user_mention: str, kind: str | None, reason: str | None = None) -> str:
@@ -267,35 +300,88 @@ def ids(job_id: int, video_id: str | None) -> str:
 # -- answers to commands ------------------------------------------------------------------------------
 
 
-def queued_here(link: str, position: int) -> str:
+def _costs(price: str | None) -> str:
+    return f" It costs {price}; you pay only if the video is delivered." if price else ""
+
+
+def queued_here(link: str, position: int, price: str | None = None) -> str:
     if position == 1:
         where = " (next in line)"
     elif position > 1:
         where = f" (position {position} in the queue)"
     else:
         where = ""
-    return f"Got it{where}. Follow it here: {link}"
+    return f"Got it{where}.{_costs(price)} Follow it here: {link}"
 
 
-def queued_ephemeral_no_status() -> str:
-    return "Got it. I couldn't post a status message here; the result will come here or to your DMs."
+def queued_ephemeral_no_status(price: str | None = None) -> str:
+    return (
+        f"Got it.{_costs(price)} I couldn't post a status message here; the result will come here or to your DMs."
+    )
 
 
 def quota(*, used: int, remaining: int, held: int, limit: int, period: str, resets_at: datetime) -> str:
+    """Amounts in millicredits."""
     return (
-        f"You have used **{used}** of **{limit}** videos this {period}; **{remaining}** left"
-        + (f", and **{held}** held by videos in progress" if held else "")
+        f"You have used **{credits(used)}** of **{credits(limit)}** credits this {period}; "
+        f"**{credits(remaining)}** left"
+        + (f", and **{credits(held)}** held by videos in progress" if held else "")
         + f".\nYour quota resets {ts_relative(resets_at)} ({ts_full(resets_at)})."
     )
 
 
-def quota_exceeded(*, limit: int, period: str, used: int, held: int, resets_at: datetime) -> str:
+def quota_budget(*, remaining: int, budget: int, period: str) -> str:
+    return f"The server's budget has **{credits(remaining)}** of **{credits(budget)}** credits left this {period}."
+
+
+def credit_meaning(default_video: str | None, credit_price: int | None) -> str:
+    if default_video is None:
+        return "A credit is one video." + (f" (about {money(credit_price)})" if credit_price else "")
+    return f"A credit is the price of one {default_video} video" + (
+        f" ({money(credit_price)})." if credit_price else "."
+    )
+
+
+def price_list(title: str, header: list[str], rows: list[list[str]]) -> str:
+    """A small fixed-width table: what each option costs in credits."""
+    table = [header, *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(r, widths, strict=True)))
+             for r in table]
+    return f"{title}\n```\n" + "\n".join(lines) + "\n```"
+
+
+def flat_price(price: str) -> str:
+    return f"Every video costs {price} here."
+
+
+def quota_exceeded(
+    *, limit: int, period: str, used: int, held: int, resets_at: datetime, cost: int = 1000
+) -> str:
+    """Amounts in millicredits."""
     if limit == 0:
         return f"Video making is turned off for you in this server. Quotas reset {ts_relative(resets_at)}."
-    running = f" ({held} still in progress)" if held else ""
+    running = f" ({credits(held)} held by videos in progress)" if held else ""
+    left = max(0, limit - used - held)
+    if left == 0:
+        return (
+            f"You've used all {credits(limit)} credits for this {period}{running}. "
+            f"Your quota resets {ts_relative(resets_at)}."
+        )
     return (
-        f"You've used all {limit} videos for this {period}{running}. "
-        f"Your quota resets {ts_relative(resets_at)}."
+        f"This video costs {credits_phrase(cost)} and you have {credits(left)} left for this {period}{running}: "
+        f"choose a smaller or shorter video, or wait until your quota resets {ts_relative(resets_at)}."
+    )
+
+
+def budget_exceeded(*, budget: int, period: str, used: int, held: int, resets_at: datetime, cost: int) -> str:
+    """The server as a whole has spent its budget; whatever the member's own allowance."""
+    if budget == 0:
+        return "Video making is switched off in this server: its budget is 0 credits. Ask an admin."
+    left = max(0, budget - used - held)
+    return (
+        f"This server's video budget for this {period} can't cover this video ({credits_phrase(cost)}; "
+        f"{credits(left)} of {credits(budget)} left). It resets {ts_full(resets_at)} ({ts_relative(resets_at)})."
     )
 
 
@@ -333,19 +419,51 @@ def history_line(
 
 
 def admin_limit_set(limit: int, period: str) -> str:
-    return f"Members of this server can now make **{limit}** videos per {period}."
+    return (
+        f"Members of this server can now spend **{limit}** credits per {period} "
+        "(a credit is one video at default options; dearer options count for more)."
+    )
 
 
 def admin_role_limit_set(role_mention: str, limit: int | None) -> str:
     if limit is None:
         return f"{role_mention} no longer has its own limit."
-    return f"Members with {role_mention} can now make **{limit}** videos per period (the highest role limit wins)."
+    return f"Members with {role_mention} can now spend **{limit}** credits per period (the highest role limit wins)."
 
 
 def admin_user_limit_set(user_mention: str, limit: int | None) -> str:
     if limit is None:
         return f"{user_mention} no longer has a personal limit."
-    return f"{user_mention} can now make **{limit}** videos per period, whatever their roles."
+    return f"{user_mention} can now spend **{limit}** credits per period, whatever their roles."
+
+
+def admin_budget_set(budget: int | None, period: str, credit_price: int | None) -> str:
+    """`budget` in credits."""
+    if budget is None:
+        return f"This server no longer has a budget; its spend is still counted per {period}."
+    if budget == 0:
+        return "Video making is switched off in this server until you set a budget above 0."
+    about = f" (about {money(budget * credit_price)})" if credit_price else ""
+    return (
+        f"This server may now spend **{budget:,}** credits per {period}{about}. What it already spent this "
+        f"{period} counts; a request the budget can't cover is refused before anything is sent."
+    )
+
+
+def admin_options(lines: list[str]) -> str:
+    return "Video options in this server:\n" + "\n".join(f"- {line}" for line in lines)
+
+
+def admin_no_options(provider: str) -> str:
+    return f"{provider} offers no choice of model, resolution or length, so there is nothing to limit."
+
+
+def admin_usage_total(*, used: int, held: int, spent: int | None, budget: int | None, period: str) -> str:
+    """Amounts in millicredits and micro-USD."""
+    money_part = f" ({money(spent)})" if spent is not None else ""
+    held_part = f", {credits(held)} held by videos in progress" if held else ""
+    cap = f" of a budget of **{credits(budget)}**" if budget is not None else " (no budget set)"
+    return f"**Total this {period}: {credits_phrase(used)} spent{money_part}{cap}{held_part}.**"
 
 
 def admin_reset(user_mention: str) -> str:
@@ -356,11 +474,19 @@ ADMIN_USAGE_EMPTY = "Nobody has made a video in this server this period."
 
 
 def admin_usage_title(period: str) -> str:
-    return f"Usage this {period}"
+    return f"Spend this {period}"
 
 
-def admin_usage_line(user_mention: str, used: int, held: int) -> str:
-    return f"{user_mention}: {used} used" + (f", {held} in progress" if held else "")
+def admin_usage_line(user_mention: str, used: int, held: int, spent: int | None = None) -> str:
+    """Amounts in millicredits and micro-USD."""
+    return (
+        f"{user_mention}: {credits_phrase(used)}"
+        + (f" ({money(spent)})" if spent is not None else "")
+        + (f", {credits(held)} held" if held else "")
+    )
+
+
+ADMIN_USAGE_CSV_NOTE = "The attached CSV is this period's ledger: one line per request."
 
 
 # -- refusals and errors -------------------------------------------------------------------------------

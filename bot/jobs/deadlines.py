@@ -5,6 +5,7 @@ being resent, since the provider may have them."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from bot.jobs.context import EngineContext
 from bot.store import jobs as store
@@ -16,7 +17,14 @@ log = logging.getLogger(__name__)
 class Reaper:
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
-        self.idle = True
+        # When the reaper will next look by itself (None: it waits for a wake-up).
+        self.waiting_until: datetime | None = None
+
+    def deadline_added(self, at: datetime) -> None:
+        """A job's deadline is set or moved: wake the reaper if it would look too late (a job's wait in the
+        queue may end long before the deadlines of the jobs already running)."""
+        if self.waiting_until is None or at < self.waiting_until:
+            self.ctx.reap.set()
 
     async def fail_interrupted(self, owner: str | None = None) -> None:
         """Jobs left `submitting` by a dead process may have reached the provider or not: sending them again
@@ -50,6 +58,6 @@ class Reaper:
                 timers = [t for t in (await store.next_deadline(), await store.next_lease_expiry()) if t]
                 if timers:
                     timers.append(store.utcnow() + ctx.config.submit_lease)
-                self.idle = not timers
-                await ctx.reap.wait(min(timers) if timers else None)
-                self.idle = False
+                self.waiting_until = min(timers) if timers else None
+                await ctx.reap.wait(self.waiting_until)
+                self.waiting_until = store.utcnow()  # awake: a deadline added now is looked at in this round

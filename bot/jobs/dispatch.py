@@ -25,12 +25,13 @@ from bot.luma.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from bot.luma.options import VideoOptions, check_generate
+from bot.luma.options import ServerOptions, VideoOptions, check_generate, check_server, server_defaults
 from bot.luma.types import ExtendRequest, GenerateRequest
 from bot.luma.validation import InvalidInput
 from bot.store import jobs as store
 from bot.store.jobs import SlotTaken, UnstorableValue
 from bot.store.models import FailureKind, Job, JobAction, JobState
+from bot.store.quotas import video_options
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class Dispatcher:
         placed = 0
         head_reason: FailureKind | None = None
         for index, job in enumerate(queued):
-            routes = self._routes(job)
+            routes = await self._routes(job)
             if not routes:
                 # The settings changed under it: its provider is gone, or none left can make this video.
                 await ctx.fail(job, FailureKind.PROVIDER, self._no_route_reason(job), wake_dispatch=False)
@@ -103,8 +104,10 @@ class Dispatcher:
             )
         return "None of the video services this bot now uses can make a video with these options."
 
-    def _routes(self, job: Job) -> list[tuple[ProviderKey, dict]]:
-        """The keys this job may go to, in order, each with the options it would be sent with there."""
+    async def _routes(self, job: Job) -> list[tuple[ProviderKey, dict]]:
+        """The keys this job may go to, in order, each with the options it would be sent with there: on the
+        provider it was accepted for, the options checked then; on another, the member's own choices with
+        that provider's defaults, within the server's limits."""
         pool = self.ctx.pool
         if job.action == JobAction.EXTEND:
             # A generation belongs to the account that made it: the parent's key, or (a job from before keys
@@ -112,10 +115,18 @@ class Dispatcher:
             keys = [pool.key(job.key_id)] if pool.key(job.key_id) else pool.keys(job.provider)
             return [(k, dict(job.options or {})) for k in keys if k is not None]
         requested = VideoOptions.from_json(job.options).requested()
+        server: ServerOptions | None = None
         routes = []
         for name in pool.order:
+            if name == job.provider:
+                routes += [(key, dict(job.options or {})) for key in pool.keys(name)]
+                continue
+            spec = spec_for(name)
+            if server is None:
+                server = ServerOptions.from_json(await video_options(job.guild_id))
             try:
-                options = check_generate(spec_for(name), requested, self.ctx.config.option_defaults)
+                options = check_generate(spec, requested, server_defaults(spec, self.ctx.config.option_defaults, server))
+                check_server(spec, options, server)
             except InvalidInput:
                 continue
             routes += [(key, options.to_json()) for key in pool.keys(name)]
@@ -204,7 +215,7 @@ class Dispatcher:
             if running:
                 log.info("job %s: submitted as task %s (%s, key %s)", job.id, task_id, key.provider, key.masked)
                 ctx.poll.set()
-                ctx.reap.set()  # its deadline moved
+                ctx.reap.set()  # its deadline moved (ctx has no reaper; a wake-up costs one query)
                 await ctx.notify(job, JobEvent.STARTED)
             return
         ctx.dispatch.set()

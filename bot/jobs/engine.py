@@ -158,8 +158,7 @@ class JobEngine:
             "job %s: accepted (%s) for user %s in guild %s", job.id, job.action, job.user_id, job.guild_id
         )
         self.ctx.dispatch.set()
-        if self.reaper.idle:
-            self.ctx.reap.set()  # the reaper was waiting for nothing: this job's deadline is its next timer
+        self.reaper.deadline_added(job.deadline_at)
         return job
 
     async def placed(

@@ -185,6 +185,7 @@ class Poller:
             if await store.resubmit(job, queue_timeout=ctx.config.queue_timeout):
                 log.info("job %s: task %s failed (%s); sending it once more", job.id, job.task_id, reason)
                 ctx.dispatch.set()
+                ctx.reap.set()  # its wait in the queue has a deadline of its own again
                 return
         if result.moderated or result.failure is TaskFailure.MODERATION:
             kind = FailureKind.MODERATION

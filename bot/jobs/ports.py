@@ -60,6 +60,9 @@ class JobView:
     finished_at: datetime | None
     delivered_at: datetime | None
     delivery_attempts: int
+    cost: int | None  # millicredits reserved (bot.luma.prices)
+    price: int | None  # the provider's price estimate, micro-USD
+    deleted_at: datetime | None  # the result post was deleted (the Delete button)
 
     @classmethod
     def of(cls, job: Job) -> JobView:

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from bot.luma.capabilities import SPECS, ProviderSpec, spec_for
-from bot.luma.options import OptionDefaults, VideoOptions, check_extend, check_generate
+from bot.luma.options import (
+    OptionDefaults,
+    ServerOptions,
+    VideoOptions,
+    check_extend,
+    check_generate,
+    check_server,
+    server_defaults,
+)
 from bot.luma.types import DEFAULT_ASPECT_RATIO
 from bot.luma.validation import (
     MAX_URL_LENGTH,
@@ -23,6 +31,7 @@ from bot.luma.validation import (
 )
 from bot.store import jobs as store
 from bot.store.models import Job, JobAction, JobState
+from bot.store.quotas import video_options
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,21 +131,26 @@ def _usable_parent(parent: Job, spec: ProviderSpec) -> tuple[Job, str | None, st
 async def build_new_job(
     request: JobRequest, *, providers: Sequence[str], defaults: OptionDefaults | None = None
 ) -> store.NewJob:
-    """Check a request against the configured providers (in order of preference) and say which would make
-    it: a new video goes to the first that can (the dispatcher may still choose another that can, when that
-    one is down or full); an extension goes to the provider and key that made its parent."""
+    """Check a request against the configured providers (in order of preference) and the server's own limits,
+    and say which provider would make it: a new video goes to the first that can (the dispatcher may still
+    choose another that can, when that one is down or full); an extension goes to the provider and key that
+    made its parent."""
     defaults = defaults or OptionDefaults()
     prompt = validate_prompt(request.prompt)
     key_id = None
     parent: Job | None = None
     video_id = video_url = None
+    # The server's own limits and defaults apply before anything is reserved; a member who chooses nothing
+    # gets the server's defaults, brought within its limits.
+    server = ServerOptions.from_json(await video_options(request.guild_id))
     if request.action == JobAction.EXTEND:
         end = validate_image_url(request.end_image_url) if request.end_image_url else None
         spec = await _provider_of_parent(request, providers)
         _check_prompt_length(prompt, spec)
         parent, video_id, video_url = await resolve_parent(request, spec)
         parent_options = VideoOptions.from_json(parent.options) if parent is not None else None
-        options = check_extend(spec, end, defaults, parent_options)
+        options = check_extend(spec, end, server_defaults(spec, defaults, server), parent_options)
+        check_server(spec, options, server, extend=True)
         if parent is not None and parent.provider == spec.name:
             key_id = parent.key_id
     else:
@@ -155,7 +169,8 @@ async def build_new_job(
             spec = spec_for(name)
             try:
                 _check_prompt_length(prompt, spec)
-                options = check_generate(spec, wanted, defaults)
+                options = check_generate(spec, wanted, server_defaults(spec, defaults, server))
+                check_server(spec, options, server)
             except InvalidInput as exc:
                 refusal = refusal or exc  # the preferred provider's words name what it can do
                 continue

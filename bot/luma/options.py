@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from bot.luma.capabilities import ProviderSpec
+from bot.luma.capabilities import ALL_RESOLUTIONS, ProviderSpec
 from bot.luma.types import DEFAULT_ASPECT_RATIO
 from bot.luma.validation import InvalidInput
 
@@ -157,3 +157,146 @@ def check_extend(
     model = parent.model if parent and parent.model in spec.models else base.model
     resolution = parent.resolution if parent and parent.resolution in spec.resolutions else base.resolution
     return VideoOptions(end_image_url=end_image_url, model=model, resolution=resolution)
+
+
+# -- the server's own limits and defaults (/luma-admin options) -------------------------------------------
+
+
+def resolution_rank(value: str) -> int:
+    return ALL_RESOLUTIONS.index(value) if value in ALL_RESOLUTIONS else len(ALL_RESOLUTIONS)
+
+
+def duration_seconds(value: str) -> int:
+    return int(value.rstrip("s")) if value.rstrip("s").isdigit() else 10**6
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    """What a server's admins allow (None / empty: anything the provider offers) and what members who choose
+    nothing get (None: the bot's LUMA_DEFAULT_*, else the provider's default)."""
+
+    max_resolution: str | None = None
+    max_duration: str | None = None
+    models: tuple[str, ...] = ()
+    model: str | None = None
+    resolution: str | None = None
+    duration: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if v}
+        if self.models:
+            data["models"] = list(self.models)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> ServerOptions:
+        data = data or {}
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return value if isinstance(value, str) and value else None
+
+        models = data.get("models") or ()
+        return cls(
+            max_resolution=text("max_resolution"),
+            max_duration=text("max_duration"),
+            models=tuple(m for m in models if isinstance(m, str)),
+            model=text("model"),
+            resolution=text("resolution"),
+            duration=text("duration"),
+        )
+
+    def allowed_models(self, spec: ProviderSpec) -> tuple[str, ...]:
+        return tuple(m for m in spec.models if not self.models or m in self.models)
+
+    def allowed_resolutions(self, spec: ProviderSpec) -> tuple[str, ...]:
+        if self.max_resolution is None:
+            return spec.resolutions
+        top = resolution_rank(self.max_resolution)
+        return tuple(r for r in spec.resolutions if resolution_rank(r) <= top)
+
+    def allowed_durations(self, spec: ProviderSpec) -> tuple[str, ...]:
+        if self.max_duration is None:
+            return spec.durations
+        top = duration_seconds(self.max_duration)
+        return tuple(d for d in spec.durations if duration_seconds(d) <= top)
+
+
+def _fit(value: str | None, allowed: tuple[str, ...], offered: tuple[str, ...]) -> str | None:
+    """A default the server's limits allow: `value` when allowed, else the largest allowed value (the
+    provider lists its values smallest first), else the first offered."""
+    if not offered:
+        return None
+    if value in allowed:
+        return value
+    return allowed[-1] if allowed else value
+
+
+def server_defaults(spec: ProviderSpec, defaults: OptionDefaults, server: ServerOptions) -> OptionDefaults:
+    """What a member who chooses nothing gets in this server: the server's default, else the bot's, else the
+    provider's, brought within the server's limits, so choosing nothing is never refused."""
+    base = usable_defaults(spec, defaults)
+    model = server.model if server.model in spec.models else base.model
+    resolution = server.resolution if server.resolution in spec.resolutions else base.resolution
+    duration = server.duration if server.duration in spec.durations else base.duration
+    allowed_models = server.allowed_models(spec)
+    return OptionDefaults(
+        model=model if model in allowed_models or not allowed_models else allowed_models[0],
+        resolution=_fit(resolution, server.allowed_resolutions(spec), spec.resolutions),
+        duration=_fit(duration, server.allowed_durations(spec), spec.durations),
+    )
+
+
+def check_server(spec: ProviderSpec, options: VideoOptions, server: ServerOptions, *, extend: bool = False) -> None:
+    """Refuse options beyond the server's limits, naming what is allowed. `options` are already checked
+    against the provider (defaults filled in)."""
+    what = "Extending that video would use" if extend else "You chose"
+    if options.model is not None and options.model not in server.allowed_models(spec):
+        allowed = server.allowed_models(spec)
+        raise InvalidInput(
+            f"{what} the model {options.model}, which this server does not allow: "
+            + (f"use {' or '.join(allowed)}." if allowed else "it allows none that this provider offers; ask an admin.")
+        )
+    if options.resolution is not None and options.resolution not in server.allowed_resolutions(spec):
+        allowed = server.allowed_resolutions(spec)
+        raise InvalidInput(
+            f"{what} {options.resolution}; this server allows videos up to {server.max_resolution}: "
+            + (f"choose {', '.join(allowed)}." if allowed else "ask an admin.")
+        )
+    if options.duration is not None and options.duration not in server.allowed_durations(spec):
+        allowed = server.allowed_durations(spec)
+        raise InvalidInput(
+            f"{what} {options.duration}; this server allows videos up to {server.max_duration}: "
+            + (f"choose {', '.join(allowed)}." if allowed else "ask an admin.")
+        )
+
+
+def check_server_options(spec: ProviderSpec, server: ServerOptions) -> ServerOptions:
+    """An admin's settings, checked against the provider and against themselves (raises InvalidInput naming
+    what is possible)."""
+    for model in server.models:
+        if model not in spec.models:
+            raise InvalidInput(f"{_cap(spec.title)} has no model {model}: choose among {', '.join(spec.models)}.")
+    if not server.allowed_resolutions(spec):
+        raise InvalidInput(
+            f"{_cap(spec.title)} makes nothing as small as {server.max_resolution}: its smallest is {spec.resolutions[0]}."
+        )
+    if not server.allowed_durations(spec):
+        raise InvalidInput(
+            f"{_cap(spec.title)} makes nothing as short as {server.max_duration}: its shortest is {spec.durations[0]}."
+        )
+    checks = (
+        ("model", server.model, spec.models, server.allowed_models(spec)),
+        ("resolution", server.resolution, spec.resolutions, server.allowed_resolutions(spec)),
+        ("duration", server.duration, spec.durations, server.allowed_durations(spec)),
+    )
+    for what, value, offered, allowed in checks:
+        if value is None:
+            continue
+        if value not in offered:
+            raise InvalidInput(f"{_cap(spec.title)} has no {what} {value}: choose one of {', '.join(offered)}.")
+        if value not in allowed:
+            raise InvalidInput(
+                f"The default {what} {value} is beyond this server's limits: choose one of {', '.join(allowed)}."
+            )
+    return server

@@ -98,12 +98,14 @@ class NewJob:
 
 
 async def create_job(new: NewJob, quotas: QuotaBook, *, deadline: timedelta, placed: bool = True) -> Job:
-    """Reserve a unit and record the job in one transaction: either both happen or neither. `deadline`: how
-    long the job may wait in the queue (its deadline restarts when it is submitted)."""
+    """Price the request, reserve its cost on the member and the server budget, and record the job, in one
+    transaction: either all happen or none (QuotaExceeded / BudgetExceeded). `deadline`: how long the job may
+    wait in the queue (its deadline restarts when it is submitted)."""
     now = utcnow()
+    cost = quotas.cost_of(new.provider, new.action, new.options)
     reservation = await quotas.prepare(new.guild_id, new.user_id, new.role_ids, now=now)
     async with in_transaction():
-        await quotas.hold(reservation)
+        await quotas.hold(reservation, cost.millicredits)
         job = await Job.create(
             guild_id=new.guild_id,
             user_id=new.user_id,
@@ -121,8 +123,13 @@ async def create_job(new: NewJob, quotas: QuotaBook, *, deadline: timedelta, pla
             callback_secret=secrets.token_urlsafe(32),
             deadline_at=now + deadline,
             placed_at=now if placed else None,
+            cost=cost.millicredits,
+            price=cost.micro_usd,
         )
-        await QuotaEntry.create(job=job, usage_id=reservation.usage_id)
+        await QuotaEntry.create(
+            job=job, usage_id=reservation.usage_id, budget_usage_id=reservation.budget_usage_id,
+            amount=cost.millicredits, price=cost.micro_usd,
+        )
     return job
 
 

@@ -61,11 +61,17 @@ class LedgerState(enum.StrEnum):
 
 
 class Guild(Model):
-    """A Discord server. Null quota fields mean: use the defaults from the environment."""
+    """A Discord server. Null quota fields mean: use the defaults from the environment. Every amount of
+    credits in the store is in millicredits (1000 = one credit), so dear and cheap videos add up exactly."""
 
     id = fields.BigIntField(primary_key=True, generated=False)
-    quota_limit = fields.IntField(null=True)
+    quota_limit = fields.IntField(null=True)  # millicredits per member per period
     quota_period = fields.CharEnumField(QuotaPeriod, max_length=8, null=True)
+    # The whole server's spend cap in millicredits per `budget_period` (null: none; the period: a month).
+    budget = fields.BigIntField(null=True)
+    budget_period = fields.CharEnumField(QuotaPeriod, max_length=8, null=True)
+    # The admin's limits on options and the server's defaults (bot.luma.options.ServerOptions as JSON).
+    video_options: dict | None = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -88,7 +94,7 @@ class RoleLimit(Model):
         "models.Guild", related_name="role_limits", on_delete=fields.CASCADE
     )
     role_id = fields.BigIntField()
-    limit = fields.IntField()
+    limit = fields.IntField()  # millicredits
 
     class Meta:
         table = "role_limits"
@@ -105,7 +111,7 @@ class UserLimit(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="limits", on_delete=fields.CASCADE
     )
-    limit = fields.IntField()
+    limit = fields.IntField()  # millicredits
 
     class Meta:
         table = "user_limits"
@@ -113,10 +119,11 @@ class UserLimit(Model):
 
 
 class QuotaUsage(Model):
-    """One member's counters for one period: `used` units are charged, `held` are reserved by live jobs.
+    """One member's counters for one period, in millicredits: `used` is charged, `held` is reserved by live
+    jobs.
 
-    Reservation is one conditional UPDATE on this row (used + held < limit), which is atomic on SQLite and
-    PostgreSQL alike without explicit locks.
+    Reservation is one conditional UPDATE on this row (used + held + cost <= limit), which is atomic on SQLite
+    and PostgreSQL alike without explicit locks.
     """
 
     id = fields.IntField(primary_key=True)
@@ -133,6 +140,25 @@ class QuotaUsage(Model):
     class Meta:
         table = "quota_usage"
         unique_together = (("guild", "user", "period_start"),)
+
+
+class BudgetUsage(Model):
+    """The whole server's counters for one budget period, in millicredits, kept whether or not a budget is
+    set (so a budget set mid-period counts what was already spent). Reservation adds to it with a second
+    conditional UPDATE (used + held + cost <= budget) in the same transaction as the member's."""
+
+    id = fields.IntField(primary_key=True)
+    guild: fields.ForeignKeyRelation[Guild] = fields.ForeignKeyField(
+        "models.Guild", related_name="budget_usage", on_delete=fields.CASCADE
+    )
+    period = fields.CharEnumField(QuotaPeriod, max_length=8)
+    period_start = fields.DatetimeField()
+    used = fields.BigIntField(default=0)
+    held = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "budget_usage"
+        unique_together = (("guild", "period", "period_start"),)
 
 
 class Job(Model):
@@ -202,7 +228,11 @@ class Job(Model):
     deleted_by = fields.BigIntField(null=True)
     # Times the job went back to the queue after its task failed in a way worth one more try (Luma's
     # generation_failed / output_not_found); a failed task is not billed, so resending it is safe.
-    resubmits = fields.IntField(default=0)
+    resubmits = fields.IntField(default=0, db_default=0)
+    # What the job was priced at when accepted: millicredits reserved, and the provider's price in micro-USD
+    # (null: unknown, or a job from before prices).
+    cost = fields.BigIntField(null=True)
+    price = fields.BigIntField(null=True)
 
     class Meta:
         table = "jobs"
@@ -214,7 +244,8 @@ class Job(Model):
 
 
 class QuotaEntry(Model):
-    """One reserved unit, tied to one job. It moves held → charged or held → refunded exactly once."""
+    """What one job reserved, in millicredits. It moves held → charged or held → refunded exactly once; a
+    charge settles `amount`, or the provider-reported `actual_price` converted at the job's own rate."""
 
     id = fields.IntField(primary_key=True)
     job: fields.OneToOneRelation[Job] = fields.OneToOneField(
@@ -223,7 +254,16 @@ class QuotaEntry(Model):
     usage: fields.ForeignKeyRelation[QuotaUsage] = fields.ForeignKeyField(
         "models.QuotaUsage", related_name="entries", on_delete=fields.CASCADE
     )
+    # The server's budget row this amount also counts against (null: an entry from before budgets).
+    budget_usage: fields.ForeignKeyNullableRelation[BudgetUsage] = fields.ForeignKeyField(
+        "models.BudgetUsage", related_name="entries", null=True, on_delete=fields.SET_NULL
+    )
     state = fields.CharEnumField(LedgerState, max_length=16, default=LedgerState.HELD)
+    # Millicredits held. The database default (one credit) is what every entry from before credits held.
+    amount = fields.BigIntField(default=1000, db_default=1000)
+    charged = fields.BigIntField(null=True)  # millicredits charged once settled (0 when refunded)
+    price = fields.BigIntField(null=True)  # the estimate, micro-USD (null: the provider publishes none)
+    actual_price = fields.BigIntField(null=True)  # what the provider reported it billed, micro-USD
     created_at = fields.DatetimeField(auto_now_add=True)
     settled_at = fields.DatetimeField(null=True)
 

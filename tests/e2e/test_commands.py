@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.discord_ui import texts
+from bot.luma.prices import CREDIT
 from tests.e2e.harness import BotHarness
 
 
@@ -19,7 +20,7 @@ async def test_quota_shows_used_remaining_held_and_reset_time(bot: BotHarness) -
     await _video(bot, bot.scene.alice, "a tea cup")
     answer = await bot.answer(await bot.slash(bot.scene.alice, "quota"))
     assert answer.ephemeral
-    assert answer.content.startswith("You have used **1** of **3** videos this day; **2** left.")
+    assert answer.content.startswith("You have used **1** of **3** credits this day; **2** left.")
     assert re.search(r"resets <t:\d+:R> \(<t:\d+:f>\)", answer.content)
 
 
@@ -28,7 +29,7 @@ async def test_quota_counts_units_held_by_running_jobs(bot: BotHarness) -> None:
     await bot.generate(bot.scene.alice, "still rendering")
     answer = await bot.answer(await bot.slash(bot.scene.alice, "quota"))
     assert (
-        "**0** of **3** videos this day; **2** left, and **1** held by videos in progress" in answer.content
+        "**0** of **3** credits this day; **2** left, and **1** held by videos in progress" in answer.content
     )
 
 
@@ -63,10 +64,10 @@ async def test_admin_sets_the_server_limit_and_period(bot: BotHarness) -> None:
     record = await bot.slash(bot.scene.admin, "limit", {"limit": 1, "period": "week"}, name="luma-admin")
     assert (await bot.answer(record)).content == texts.admin_limit_set(1, "week")
     quota = await bot.quota(bot.scene.alice)
-    assert (quota.limit, quota.period) == (1, "week")
+    assert (quota.limit, quota.period) == (CREDIT, "week")
     await _video(bot, bot.scene.alice, "the only one this week")
     refused = await bot.answer(await bot.slash(bot.scene.alice, "generate", {"prompt": "another"}))
-    assert refused.content.startswith("You've used all 1 videos for this week.")
+    assert refused.content.startswith("You've used all 1 credits for this week.")
 
 
 async def test_admin_gives_a_role_its_own_limit(bot: BotHarness) -> None:
@@ -75,11 +76,11 @@ async def test_admin_gives_a_role_its_own_limit(bot: BotHarness) -> None:
     record = await bot.slash(bot.scene.admin, "role-limit", {"role": role, "limit": 7}, name="luma-admin")
     assert (await bot.answer(record)).content == texts.admin_role_limit_set(f"<@&{role.id}>", 7)
     answer = await bot.answer(await bot.slash(patron, "quota"))
-    assert "of **7** videos" in answer.content
+    assert "of **7** credits" in answer.content
     record = await bot.slash(bot.scene.admin, "role-limit", {"role": role}, name="luma-admin")
     assert (await bot.answer(record)).content == texts.admin_role_limit_set(f"<@&{role.id}>", None)
     answer = await bot.answer(await bot.slash(patron, "quota"))
-    assert "of **3** videos" in answer.content
+    assert "of **3** credits" in answer.content
 
 
 async def test_admin_overrides_one_members_limit(bot: BotHarness) -> None:
@@ -106,10 +107,12 @@ async def test_admin_sees_usage_by_member(bot: BotHarness) -> None:
     await _video(bot, bot.scene.alice, "two")
     await _video(bot, bot.scene.bob, "three")
     answer = await bot.answer(await bot.slash(bot.scene.admin, "usage", name="luma-admin"))
-    assert answer.embeds[0]["title"] == "Usage this day"
+    assert answer.embeds[0]["title"] == "Spend this month"
+    # AceDataCloud publishes no price: credits only, no money.
     assert answer.embeds[0]["description"].splitlines() == [
-        f"<@{bot.scene.alice.id}>: 2 used",
-        f"<@{bot.scene.bob.id}>: 1 used",
+        "**Total this month: 3 credits spent (no budget set).**",
+        f"<@{bot.scene.alice.id}>: 2 credits",
+        f"<@{bot.scene.bob.id}>: 1 credit",
     ]
 
 
@@ -125,4 +128,4 @@ async def test_admin_commands_are_refused_to_other_members(bot: BotHarness) -> N
         answer = await bot.answer(await bot.slash(bot.scene.bob, sub, options, name="luma-admin"))
         assert answer.ephemeral and answer.content == texts.NEEDS_MANAGE_GUILD
     quota = await bot.quota(bot.scene.bob)
-    assert quota.limit == 3
+    assert quota.limit == 3 * CREDIT

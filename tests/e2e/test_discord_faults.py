@@ -3,6 +3,7 @@ message. None of it may lose a delivery or make one twice."""
 
 from __future__ import annotations
 
+from bot.luma.prices import CREDIT
 from bot.store.models import JobState
 from tests.e2e.harness import WAIT, BotHarness
 
@@ -25,7 +26,7 @@ async def test_server_errors_on_the_result_post_are_retried_until_it_lands(bot: 
     assert broken.hits == 3
     assert len(bot.result_posts(run.job_id)) == 1
     status = await bot.quota(bot.scene.alice)
-    assert (status.used, status.held) == (1, 0)
+    assert (status.used, status.held) == (CREDIT, 0)
 
 
 async def test_a_gateway_drop_mid_job_loses_nothing(bot: BotHarness) -> None:

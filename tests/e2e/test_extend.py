@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.discord_ui import texts
+from bot.luma.prices import CREDIT
 from tests.e2e.harness import WAIT, BotHarness, Run
 from tests.fakes.discord import Member, Message
 
@@ -137,7 +138,7 @@ async def test_context_menu_opens_a_modal_and_extends(bot: BotHarness) -> None:
     run = await bot.accepted(submit, channel=parent.thread_id)
     _, child_result = await extension_result(bot, parent, run.status)
     assert child_result.mentions == [bot.scene.bob.id]
-    assert (await bot.quota(bot.scene.bob)).used == 1
+    assert (await bot.quota(bot.scene.bob)).used == CREDIT
 
 
 async def test_context_menu_on_other_messages_is_refused(bot: BotHarness) -> None:
@@ -177,7 +178,7 @@ async def test_regenerate_runs_the_same_request_for_the_presser(bot: BotHarness)
     first, second = bot.creates()
     assert first == second
     await bot.delivered(run.job_id)
-    assert ((await bot.quota(bot.scene.alice)).used, (await bot.quota(bot.scene.bob)).used) == (1, 1)
+    assert ((await bot.quota(bot.scene.alice)).used, (await bot.quota(bot.scene.bob)).used) == (CREDIT, CREDIT)
 
 
 async def test_autocomplete_offers_the_callers_recent_videos(bot: BotHarness) -> None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from bot.discord_ui import texts
+from bot.luma.prices import CREDIT
 from bot.store.models import FailureKind
 from tests.e2e.harness import FAST_ENGINE, WAIT, BotHarness
 
@@ -23,11 +24,11 @@ async def test_exhausted_quota_is_refused_and_nothing_reaches_the_provider(bot: 
     record = await bot.slash(bot.scene.alice, "generate", {"prompt": "one too many"})
     answer = await bot.answer(record)
     assert answer.ephemeral
-    assert answer.content.startswith("You've used all 1 videos for this day. Your quota resets <t:")
+    assert answer.content.startswith("You've used all 1 credits for this day. Your quota resets <t:")
     assert len(bot.creates()) == 1
     assert len(public()) == posted_before
     quota = await bot.quota(bot.scene.alice)
-    assert (quota.used, quota.held) == (1, 0)
+    assert (quota.used, quota.held) == (CREDIT, 0)
 
 
 async def test_a_failed_video_gives_the_unit_back_with_a_sentence(bot: BotHarness) -> None:

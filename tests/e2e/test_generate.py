@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.luma.prices import CREDIT
 from tests.e2e.harness import BotHarness
 from tests.fakes.discord import ChannelType, Permission
 
@@ -31,7 +32,7 @@ async def test_generate_posts_status_opens_thread_and_delivers_video(bot: BotHar
         f"luma:{name}:{job.id}" for name in ("extend", "regen", "original", "delete")
     ]
     quota = await bot.quota(scene.alice)
-    assert (quota.used, quota.held) == (1, 0)
+    assert (quota.used, quota.held) == (CREDIT, 0)
 
 
 async def test_result_is_posted_with_the_bot_token_not_the_interaction(bot: BotHarness) -> None:

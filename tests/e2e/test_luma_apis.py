@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from bot.discord_ui import texts
+from bot.luma.prices import CREDIT
 from bot.store.models import FailureKind, JobState
 from tests.e2e.harness import WAIT, BotHarness, Run
 from tests.fakes.luma_provider import FakeLumaProvider
@@ -255,7 +256,7 @@ async def test_an_empty_balance_holds_the_queue_until_it_is_topped_up(bot: BotHa
     bot.provider.set_balance_exhausted(False)
     _, job = await finished(bot, run)
     assert job.state == JobState.COMPLETED
-    assert (await bot.quota(bot.scene.alice)).used == 1
+    assert (await bot.quota(bot.scene.alice)).used == job.cost == CREDIT  # a default video is one credit
     started = [r for r in caplog.records if r.getMessage().startswith("provider incident (balance)")]
     assert len([r for r in started if "is over" not in r.getMessage()]) == 1
 

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from bot.discord_ui import texts
+from bot.luma.prices import CREDIT
 from bot.store.models import Job, JobState, LedgerState, QuotaEntry
 from tests.e2e.harness import WAIT, BotHarness, Run
 from tests.fakes.discord import Message, Permission
@@ -58,7 +59,7 @@ async def test_a_small_video_is_attached_with_the_providers_bytes(bot: BotHarnes
     assert result.mentions == [bot.scene.alice.id]
     assert result.embeds[0]["thumbnail"]["url"] == job.thumbnail_url  # the provider's own
     quota = await bot.quota(bot.scene.alice)
-    assert (quota.used, quota.held) == (1, 0)
+    assert (quota.used, quota.held) == (CREDIT, 0)
 
 
 @manual

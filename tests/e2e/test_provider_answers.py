@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from bot.discord_ui import texts
+from bot.luma.prices import CREDIT
 from bot.store.models import FailureKind, JobState
 from tests.e2e.harness import WAIT, BotHarness
 from tests.fakes.luma_provider import ace_error_body
@@ -37,7 +38,7 @@ async def test_a_record_the_bot_cannot_store_fails_only_its_own_job(
     assert "video_id" in (failed.failure_reason or "")
     alice = await bot.quota(bot.scene.alice)
     assert (alice.used, alice.held) == (0, 0)  # the unit came back
-    assert (await bot.quota(bot.scene.bob)).used == 1
+    assert (await bot.quota(bot.scene.bob)).used == CREDIT
     logged = [r.getMessage() for r in caplog.records if f"job {bad.job_id}:" in r.getMessage()]
     assert any("video_id" in line for line in logged), logged
     assert not [r for r in caplog.records if "engine loop" in r.getMessage()]  # no loop crashed

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bot.discord_ui import texts
+from bot.luma.prices import CREDIT
 from bot.store.models import FailureKind, JobState
 from tests.e2e.harness import PROVIDER_TOKEN, WAIT, BotHarness
 from tests.fakes.luma_provider import AGENTS_PREFIX, FakeLumaProvider
@@ -54,14 +55,16 @@ async def test_new_jobs_fail_over_to_the_next_provider_and_return_when_it_heals(
 
     # The next jobs go straight to the second provider, each created once, delivered once, charged once.
     runs = [await bot.generate(alice, f"a paper boat, take {i}") for i in range(3)]
+    charged = 0
     for run in runs:
         await bot.result(run)
         done = await bot.delivered(run.job_id)
         assert (done.state, done.provider) == (JobState.COMPLETED, "dream-machine")
         assert len(bot.result_posts(run.job_id)) == 1
+        charged += done.cost
     assert creates(provider, "luma") == 1 and creates(provider, "dream-machine") == 3
     quota = await bot.quota(alice)
-    assert (quota.used, quota.held) == (3, 0)
+    assert (quota.used, quota.held) == (charged, 0)  # what each was quoted, once
 
     # The first provider heals: once its cool-down is over, a probe goes to it and new jobs return to it.
     provider.clear_faults()
@@ -94,7 +97,7 @@ async def test_a_key_out_of_funds_rests_while_the_other_key_makes_the_videos(bot
     refused = [r for r in provider.request_log if r.kind == "create" and r.authorization == f"Bearer {PROVIDER_TOKEN}"]
     assert 1 <= len(refused) < len(runs)
     quota = await bot.quota(alice)
-    assert (quota.used, quota.held) == (4, 0)
+    assert (quota.used, quota.held) == (4 * CREDIT, 0)
 
     record = await bot.slash(bot.scene.admin, "providers", name="luma-admin")
     answer = await bot.answer(record)

@@ -8,6 +8,7 @@ import pytest
 from bot.discord_ui import texts
 from bot.discord_ui.buttons import result_view
 from bot.discord_ui.embeds import result_embed
+from bot.luma.prices import CREDIT
 from bot.store import jobs as store
 from tests.e2e.harness import WAIT, BotHarness
 
@@ -129,4 +130,4 @@ async def test_when_the_bot_may_not_post_anywhere_the_result_goes_to_a_dm(bot: B
     result = await bot.result(run.job_id, channel=dm.id)
     assert result.content.startswith(texts.dm_result_prefix("Luma Lab"))
     await bot.delivered(run.job_id)
-    assert (await bot.quota(bot.scene.alice)).used == 1
+    assert (await bot.quota(bot.scene.alice)).used == CREDIT

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.jobs import JobEngine, JobEvent
+from bot.luma.prices import CREDIT
 from bot.luma.validation import InvalidInput
 from bot.store.models import FailureKind, Job, JobAction, JobState, QuotaEntry
 from bot.store.quotas import QuotaExceeded
@@ -37,7 +38,7 @@ async def test_a_job_goes_from_queued_to_delivered_and_is_charged(rig):
     assert body["start_image_url"] == "https://cdn.example.com/a.png"
     assert body["end_image_url"] == "https://cdn.example.com/b.webp"
     status = await r.quotas.status(GUILD, USER)
-    assert (status.used, status.held) == (1, 0)
+    assert (status.used, status.held) == (CREDIT, 0)
     assert any(e[1] == JobEvent.STARTED for e in r.port.events if e[0] == job.id)
 
 
@@ -94,7 +95,7 @@ async def test_bad_input_is_refused_before_any_provider_request_and_charges_noth
     assert words.lower() in str(err.value).lower()
     assert r.fake.count() == 0
     assert await Job.all().count() == 0 and await QuotaEntry.all().count() == 0
-    assert (await r.quotas.status(GUILD, USER)).remaining == 10
+    assert (await r.quotas.status(GUILD, USER)).remaining == 10 * CREDIT
 
 
 async def test_exhausted_quota_is_refused_with_nothing_sent(rig):
@@ -102,7 +103,7 @@ async def test_exhausted_quota_is_refused_with_nothing_sent(rig):
     await r.engine.accept(r.request("first"))
     with pytest.raises(QuotaExceeded) as err:
         await r.engine.accept(r.request("second"))
-    assert err.value.status.limit == 1
+    assert err.value.status.limit == CREDIT
     await r.fake.wait_for_requests(1, "create")
     assert len(creates(r.fake)) == 1 and creates(r.fake)[0]["prompt"] == "first"
 
@@ -113,7 +114,7 @@ async def test_moderation_refusal_fails_the_job_and_refunds(rig):
     done = await r.delivered(job)
     assert (done.state, done.failure_kind) == (JobState.FAILED, FailureKind.MODERATION)
     status = await r.quotas.status(GUILD, USER)
-    assert (status.used, status.held, status.remaining) == (0, 0, 1)
+    assert (status.used, status.held, status.remaining) == (0, 0, CREDIT)
 
 
 async def test_task_failure_reported_by_polling_refunds(rig):
@@ -121,7 +122,7 @@ async def test_task_failure_reported_by_polling_refunds(rig):
     done = await r.delivered(await r.engine.accept(r.request("a storm [fail]")))
     assert (done.state, done.failure_kind) == (JobState.FAILED, FailureKind.FAILED)
     assert done.failure_reason
-    assert (await r.quotas.status(GUILD, USER)).remaining == 1
+    assert (await r.quotas.status(GUILD, USER)).remaining == 1 * CREDIT
 
 
 async def test_invalid_request_from_provider_fails_without_retrying(rig):
@@ -147,7 +148,7 @@ async def test_a_create_answered_by_a_gateway_error_is_never_resent_and_costs_no
     # The 502 may have followed a created (billed) task: not resent, the member told so, the unit back.
     assert (unsure.state, unsure.failure_kind) == (JobState.FAILED, FailureKind.UNCONFIRMED)
     assert r.fake.count("create") == 1
-    assert (await r.quotas.status(GUILD, USER)).remaining == 2
+    assert (await r.quotas.status(GUILD, USER)).remaining == 2 * CREDIT
 
 
 async def test_poll_server_errors_and_html_pages_are_retried(rig):
@@ -175,7 +176,7 @@ async def test_balance_or_token_trouble_holds_the_queue_then_fails_when_the_wait
     done = [await r.delivered(first), await r.delivered(second)]
     kind = FailureKind.BALANCE if cause == "balance" else FailureKind.AUTH
     assert [(j.state, j.failure_kind) for j in done] == [(JobState.FAILED, kind)] * 2
-    assert (await r.quotas.status(GUILD, USER)).remaining == 2
+    assert (await r.quotas.status(GUILD, USER)).remaining == 2 * CREDIT
     # The operator is warned once per incident, not once per job or per retry.
     incident_lines = [rec for rec in caplog.records if "provider incident" in rec.getMessage()
                       and rec.levelname == "ERROR"]
@@ -220,7 +221,7 @@ async def test_a_task_that_never_finishes_fails_at_the_deadline_and_refunds(rig)
     r = await rig(limit=1, deadline=timedelta(seconds=0.4), fake_kwargs={"manual": True})
     done = await r.delivered(await r.engine.accept(r.request("forever")))
     assert (done.state, done.failure_kind) == (JobState.FAILED, FailureKind.TIMEOUT)
-    assert (await r.quotas.status(GUILD, USER)).remaining == 1
+    assert (await r.quotas.status(GUILD, USER)).remaining == 1 * CREDIT
 
 
 async def test_a_failed_delivery_is_retried_and_charged_once(rig):
@@ -230,7 +231,7 @@ async def test_a_failed_delivery_is_retried_and_charged_once(rig):
     assert done.delivery_attempts == 2
     assert [j.id for j in r.port.delivered] == [done.id]
     status = await r.quotas.status(GUILD, USER)
-    assert (status.used, status.held) == (1, 0)
+    assert (status.used, status.held) == (CREDIT, 0)
 
 
 async def test_restart_resumes_running_jobs_and_fails_interrupted_submissions(rig):
@@ -253,7 +254,7 @@ async def test_restart_resumes_running_jobs_and_fails_interrupted_submissions(ri
     assert (interrupted.state, interrupted.failure_kind) == (JobState.FAILED, FailureKind.INTERRUPTED)
     assert r.fake.count("create") == 1  # the cut-off job was never sent again
     status = await r.quotas.status(GUILD, USER)
-    assert (status.used, status.held) == (1, 0)
+    assert (status.used, status.held) == (CREDIT, 0)
 
 
 async def test_umami_provider_runs_a_job_end_to_end(rig):

@@ -16,6 +16,7 @@ from bot.jobs import EngineConfig, JobEngine, JobEvent, JobRequest
 from bot.jobs.policy import Backoff
 from bot.jobs.providers import ProviderKey, ProviderPool, key_id_for, mask
 from bot.luma.http import RetryPolicy
+from bot.luma.prices import CREDIT
 from bot.luma.providers import make_client
 from bot.store.db import close_database, open_database
 from bot.store.models import FailureKind, Job, JobState, QuotaPeriod
@@ -111,7 +112,8 @@ async def test_a_queued_job_past_its_wait_allowance_fails_with_that_reason_and_i
     assert (failed.state, failed.failure_kind) == (JobState.FAILED, FailureKind.QUEUE_TIMEOUT)
     assert "queue" in failed.failure_reason
     status = await r.quotas.status(GUILD, 30)
-    assert (status.used, status.held, status.remaining) == (0, 1, 1)  # the running job holds one; one is back
+    # The running job holds its credit; the one that never went out is back.
+    assert (status.used, status.held, status.remaining) == (0, CREDIT, CREDIT)
 
 
 async def test_a_running_job_whose_provider_is_gone_ends_with_a_reason_and_its_unit_back(rig):

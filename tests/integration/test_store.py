@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.luma.prices import CREDIT
 from bot.store import jobs as store
 from bot.store.db import close_database, migrate, open_database
 from bot.store.models import FailureKind, Job, JobAction, JobState, QuotaEntry, QuotaPeriod, QuotaUsage
@@ -46,7 +47,7 @@ async def test_fifty_simultaneous_requests_with_three_units_left_accept_exactly_
     assert sum(results) == 3
     assert await Job.all().count() == 3
     status = await quotas.status(GUILD, USER)
-    assert (status.held, status.used, status.remaining) == (3, 0, 0)
+    assert (status.held, status.used, status.remaining) == (3 * CREDIT, 0, 0)
 
 
 async def test_refused_request_leaves_no_job_and_no_hold(db):
@@ -70,7 +71,7 @@ async def test_delivered_video_charges_the_unit_once(db):
     assert await store.mark_delivered(job, quotas) is False  # a second delivery record changes nothing
     assert await quotas.charge(job.id) is False
     status = await quotas.status(GUILD, USER)
-    assert (status.used, status.held, status.remaining) == (1, 0, 1)
+    assert (status.used, status.held, status.remaining) == (CREDIT, 0, CREDIT)
 
 
 async def test_failed_job_refunds_the_unit_once(db):
@@ -80,21 +81,21 @@ async def test_failed_job_refunds_the_unit_once(db):
     assert await store.mark_failed(job, FailureKind.FAILED, "boom", quotas) is False
     assert await quotas.refund(job.id) is False
     status = await quotas.status(GUILD, USER)
-    assert (status.used, status.held, status.remaining) == (0, 0, 1)
+    assert (status.used, status.held, status.remaining) == (0, 0, CREDIT)
     # The refunded unit can be used again.
     await store.create_job(new_job(), quotas, deadline=timedelta(minutes=15))
 
 
 async def test_role_limit_overrides_server_default_and_user_override_beats_roles(db):
     quotas = book(limit=1)
-    await quotas.set_role_limit(GUILD, role_id=7, limit=5)
-    await quotas.set_role_limit(GUILD, role_id=8, limit=3)
-    assert (await quotas.effective_limit(GUILD, USER, [7, 8]))[0] == 5  # the highest of the member's roles
-    assert (await quotas.effective_limit(GUILD, USER, []))[0] == 1
+    await quotas.set_role_limit(GUILD, role_id=7, limit=5 * CREDIT)
+    await quotas.set_role_limit(GUILD, role_id=8, limit=3 * CREDIT)
+    assert (await quotas.effective_limit(GUILD, USER, [7, 8]))[0] == 5 * CREDIT  # the highest of the member's roles
+    assert (await quotas.effective_limit(GUILD, USER, []))[0] == CREDIT  # QUOTA_DEFAULT_LIMIT is in credits
     await quotas.set_user_limit(GUILD, USER, 0)
     assert (await quotas.effective_limit(GUILD, USER, [7, 8]))[0] == 0
-    await quotas.set_guild_limit(GUILD, 4, QuotaPeriod.WEEK)
-    assert await quotas.effective_limit(GUILD, 999, []) == (4, QuotaPeriod.WEEK)
+    await quotas.set_guild_limit(GUILD, 4 * CREDIT, QuotaPeriod.WEEK)
+    assert await quotas.effective_limit(GUILD, 999, []) == (4 * CREDIT, QuotaPeriod.WEEK)
 
 
 async def test_usage_resets_with_the_period(db):
@@ -114,7 +115,7 @@ async def test_admin_reset_clears_used_units_but_keeps_held_ones(db):
     await quotas.charge(done.id)
     await quotas.reset_usage(GUILD, USER)
     status = await quotas.status(GUILD, USER)
-    assert (status.used, status.held) == (0, 1)
+    assert (status.used, status.held) == (0, CREDIT)
 
 
 def test_period_bounds_are_utc_day_monday_week_and_calendar_month():

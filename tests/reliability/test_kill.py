@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.luma.prices import CREDIT
 from bot.store.models import FailureKind, JobState, LedgerState, QuotaEntry
 from tests.e2e.harness import WAIT
 
@@ -37,7 +38,7 @@ async def test_killed_while_one_job_runs_and_another_waits(proc):
         await settled_once(proc, run.job_id, LedgerState.CHARGED)
     assert [b["prompt"] for b in proc.creates()] == ["first light", "second wind"]
     status = await proc.quota(proc.scene.alice)
-    assert (status.used, status.held) == (2, 0)
+    assert (status.used, status.held) == (2 * CREDIT, 0)
 
 
 async def test_killed_while_the_create_request_is_in_flight(proc):

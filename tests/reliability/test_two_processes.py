@@ -16,6 +16,7 @@ import discord
 import pytest
 
 from bot.discord_ui.permissions import BOT_PERMISSIONS
+from bot.luma.prices import CREDIT
 from bot.store.db import open_database
 from bot.store.models import FailureKind, Job, JobState, LedgerState, QuotaEntry, QuotaUsage
 from tests.e2e.harness import PROVIDER_TOKEN, WAIT, Run, job_id_from_footer
@@ -327,7 +328,7 @@ async def test_two_processes_take_200_jobs_each_submitted_and_delivered_once(dep
     for row in usage:
         used[row.guild_id, row.user_id] += row.used
         held[row.guild_id, row.user_id] += row.held
-    assert used == asked and not any(held.values())
+    assert used == Counter({k: n * CREDIT for k, n in asked.items()}) and not any(held.values())
 
     # Each process took the commands of its own shard's guild, and both submitted and delivered jobs;
     # across the two, every job was submitted once and delivered once.

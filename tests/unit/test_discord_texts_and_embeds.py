@@ -110,7 +110,7 @@ async def test_result_embed_has_thumbnail_size_and_ids() -> None:
 async def test_every_failure_kind_has_its_own_sentence_and_mentions_the_refund() -> None:
     sentences = {texts.failure(kind) for kind in FailureKind}
     assert len(sentences) == len(FailureKind)
-    assert all(s.endswith("Your quota unit was given back.") for s in sentences)
+    assert all(s.endswith("Its credits were given back.") for s in sentences)
 
 
 async def test_only_retryable_failures_offer_a_retry() -> None:
@@ -119,10 +119,10 @@ async def test_only_retryable_failures_offer_a_retry() -> None:
 
 
 async def test_quota_answer_uses_discord_timestamps() -> None:
-    text = texts.quota(used=2, remaining=1, held=1, limit=4, period="day", resets_at=NOW)
+    text = texts.quota(used=2000, remaining=500, held=1500, limit=4000, period="day", resets_at=NOW)
     stamp = int(NOW.timestamp())
     assert text == (
-        "You have used **2** of **4** videos this day; **1** left, and **1** held by videos in progress.\n"
+        "You have used **2** of **4** credits this day; **0.5** left, and **1.5** held by videos in progress.\n"
         f"Your quota resets <t:{stamp}:R> (<t:{stamp}:f>)."
     )
 

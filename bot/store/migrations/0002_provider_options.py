@@ -18,6 +18,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Job',
             name='resubmits',
-            field=fields.IntField(default=0),
+            # db_default: a NOT NULL column added to a table with rows needs one (SQLite refuses otherwise).
+            field=fields.IntField(default=0, db_default=0),
         ),
     ]

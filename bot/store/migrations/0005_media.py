@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0003_delivery')]
+    dependencies = [('models', '0004_credits')]
 
     initial = False
 
