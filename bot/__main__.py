@@ -30,7 +30,9 @@ def bot_version() -> str:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="luma-bot", description="Discord bot for Luma Dream Machine videos.")
+    parser = argparse.ArgumentParser(
+        prog="luma-bot", description="Discord bot for Luma Dream Machine videos."
+    )
     parser.add_argument("command", nargs="?", default="run", choices=["run", "migrate", "check"])
     parser.add_argument("--version", action="version", version=f"luma-bot {bot_version()}")
     return parser.parse_args(argv)
@@ -91,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     # migrate needs no token: an admin can prepare the database before the bot exists in Discord.
     try:
-        settings: DatabaseSettings = load_settings(DatabaseSettings if args.command == "migrate" else Settings)
+        settings: DatabaseSettings = load_settings(
+            DatabaseSettings if args.command == "migrate" else Settings
+        )
     except SettingsError as exc:
         print(f"luma-bot: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
@@ -104,8 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     from urllib.parse import urlsplit
 
     password = urlsplit(settings.database_url).password if "://" in settings.database_url else None
-    configure_logging(settings.log_level, [*secrets, password or ""], fmt=settings.log_format, provider=provider)
-    commands: dict[str, Callable[[Any], Coroutine[Any, Any, int]]] = {"run": _run, "migrate": _migrate, "check": _check}
+    configure_logging(
+        settings.log_level, [*secrets, password or ""], fmt=settings.log_format, provider=provider
+    )
+    commands: dict[str, Callable[[Any], Coroutine[Any, Any, int]]] = {
+        "run": _run,
+        "migrate": _migrate,
+        "check": _check,
+    }
     try:
         return asyncio.run(commands[args.command](settings))
     except KeyboardInterrupt:

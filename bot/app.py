@@ -225,7 +225,10 @@ class App:
             host, port = settings.http_host_port
             # Callback routes only when providers are told where to call (CALLBACK_PUBLIC_URL).
             self.web = await start_server(
-                host, port, self.health, engine=engine if settings.callback_public_url else None,
+                host,
+                port,
+                self.health,
+                engine=engine if settings.callback_public_url else None,
                 limits=self.web_limits,
             )
             self.built.set()
@@ -247,7 +250,9 @@ class App:
             elif exc.code == 4014:
                 log.error(_INTENT_REFUSED)
             else:
-                log.error("Discord closed the gateway connection for good (code %s: %s)", exc.code, exc.reason)
+                log.error(
+                    "Discord closed the gateway connection for good (code %s: %s)", exc.code, exc.reason
+                )
             return 1
         finally:
             self.built.set()
@@ -268,7 +273,10 @@ class App:
 
 
 async def run(
-    settings: Settings, *, engine_config: EngineConfig | None = None, bot_options: dict[str, Any] | None = None
+    settings: Settings,
+    *,
+    engine_config: EngineConfig | None = None,
+    bot_options: dict[str, Any] | None = None,
 ) -> int:
     """`python -m bot`: run until Discord closes the connection for good or the process is told to stop
     (SIGTERM or SIGINT: new work is refused, requests in flight get a few seconds, every job stays resumable)."""

@@ -63,7 +63,9 @@ async def _check_postgres(url: str, what: str) -> tuple[bool, str]:
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
         return False, f"{what}: cannot connect: {exc or type(exc).__name__}"
     try:
-        read_only = await conn.fetchval("SELECT current_setting('transaction_read_only') = 'on' OR pg_is_in_recovery()")
+        read_only = await conn.fetchval(
+            "SELECT current_setting('transaction_read_only') = 'on' OR pg_is_in_recovery()"
+        )
         can_create = await conn.fetchval("SELECT has_schema_privilege(current_user, 'public', 'CREATE')")
     finally:
         await conn.close()
@@ -85,21 +87,31 @@ async def check_provider_tokens(settings: Settings) -> list[tuple[str, bool, str
     single = not settings.luma_providers
     async with aiohttp.ClientSession() as session:
         for config in settings.provider_configs():
-            setting = "LUMA_API_TOKEN" if single else f"PROVIDER_{config.name.upper().replace('-', '_')}_TOKENS"
+            setting = (
+                "LUMA_API_TOKEN" if single else f"PROVIDER_{config.name.upper().replace('-', '_')}_TOKENS"
+            )
             for index, token in enumerate(config.tokens):
                 # Several keys are told apart by their last 4 characters, as /luma-admin providers shows them.
                 name = f"provider token ({config.name})"
                 if len(config.tokens) > 1:
                     name = f"provider token ({config.name}, key {index + 1} {mask(token)})"
                 client = make_client(
-                    config.name, session, token=token, base_url=config.base_url,
-                    retry=RetryPolicy(attempts=2, base=0.5, cap=1.0), timeout=15,
+                    config.name,
+                    session,
+                    token=token,
+                    base_url=config.base_url,
+                    retry=RetryPolicy(attempts=2, base=0.5, cap=1.0),
+                    timeout=15,
                 )
                 try:
                     await client.verify_token()
                 except AuthenticationFailed as exc:
                     results.append(
-                        (name, False, f"{setting} was rejected ({exc}); copy it again from the provider's dashboard")
+                        (
+                            name,
+                            False,
+                            f"{setting} was rejected ({exc}); copy it again from the provider's dashboard",
+                        )
                     )
                 except (TimeoutError, LumaError) as exc:
                     results.append((name, False, f"could not ask the provider: {exc}"))

@@ -37,33 +37,48 @@ class Metrics:
         self.jobs_undelivered = Gauge(
             "luma_bot_jobs_undelivered", "Finished jobs whose outcome is not yet posted", registry=r
         )
-        self.queue_length = Gauge("luma_bot_queue_length", "Jobs waiting to be sent to the provider", registry=r)
+        self.queue_length = Gauge(
+            "luma_bot_queue_length", "Jobs waiting to be sent to the provider", registry=r
+        )
         self.queue_oldest_wait = Gauge(
             "luma_bot_queue_oldest_wait_seconds", "How long the oldest queued job has waited", registry=r
         )
         self.requests = Counter(
-            "luma_bot_requests", "Member requests for a video, by outcome and reason", ["outcome", "reason"],
+            "luma_bot_requests",
+            "Member requests for a video, by outcome and reason",
+            ["outcome", "reason"],
             registry=r,
         )
         self.provider_requests = Counter(
-            "luma_bot_provider_requests", "HTTP requests to the provider (each retry counts)",
-            ["provider", "outcome"], registry=r,
+            "luma_bot_provider_requests",
+            "HTTP requests to the provider (each retry counts)",
+            ["provider", "outcome"],
+            registry=r,
         )
         self.provider_latency = Histogram(
-            "luma_bot_provider_request_seconds", "Provider request latency", ["provider", "outcome"],
-            buckets=_PROVIDER_BUCKETS, registry=r,
+            "luma_bot_provider_request_seconds",
+            "Provider request latency",
+            ["provider", "outcome"],
+            buckets=_PROVIDER_BUCKETS,
+            registry=r,
         )
         self.delivery_latency = Histogram(
-            "luma_bot_delivery_seconds", "From the provider finishing a job to its outcome being posted",
-            buckets=_DELIVERY_BUCKETS, registry=r,
+            "luma_bot_delivery_seconds",
+            "From the provider finishing a job to its outcome being posted",
+            buckets=_DELIVERY_BUCKETS,
+            registry=r,
         )
         self.quota_refusals = Counter(
-            "luma_bot_quota_refusals", "Requests refused because a quota or budget was used up", ["kind"],
+            "luma_bot_quota_refusals",
+            "Requests refused because a quota or budget was used up",
+            ["kind"],
             registry=r,
         )
         self.discord_errors = Counter(
-            "luma_bot_discord_rest_errors", "Discord REST calls that failed after discord.py's own retries",
-            ["method", "status"], registry=r,
+            "luma_bot_discord_rest_errors",
+            "Discord REST calls that failed after discord.py's own retries",
+            ["method", "status"],
+            registry=r,
         )
         self.providers: dict[str, ProviderHealth] = {}
 
@@ -116,7 +131,9 @@ class Metrics:
         for state, n in counts.items():
             self.jobs.labels(state).set(n)
         self.jobs_undelivered.set(
-            await Job.filter(state__in=(JobState.COMPLETED, JobState.FAILED), delivered_at__isnull=True).count()
+            await Job.filter(
+                state__in=(JobState.COMPLETED, JobState.FAILED), delivered_at__isnull=True
+            ).count()
         )
         self.queue_length.set(counts.get(JobState.QUEUED.value, 0))
         oldest = await Job.filter(state=JobState.QUEUED).order_by("created_at").first().values("created_at")

@@ -74,7 +74,9 @@ class DatabaseSettings(BaseSettings):
 
     # Empty lines in .env (as .env.example ships them) mean "use the default", not "set to empty". The .env
     # file is passed by load_settings (it depends on LUMA_BOT_HOME), so constructing Settings reads none.
-    model_config = SettingsConfigDict(env_file=None, env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_file=None, env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     # None: sqlite://$LUMA_BOT_HOME/data/luma-bot.sqlite3. Relative SQLite paths are under LUMA_BOT_HOME too.
     database_url: str = Field(default_factory=lambda: f"sqlite://{bot_home() / 'data' / 'luma-bot.sqlite3'}")
@@ -212,7 +214,9 @@ class Settings(DatabaseSettings):
         names = [n for n in names if n]
         unknown = [n for n in names if n not in PROVIDER_NAMES]
         if unknown:
-            raise ValueError(f"names unknown providers {', '.join(unknown)}; known: {', '.join(PROVIDER_NAMES)}")
+            raise ValueError(
+                f"names unknown providers {', '.join(unknown)}; known: {', '.join(PROVIDER_NAMES)}"
+            )
         if len(set(names)) != len(names):
             raise ValueError("names a provider twice")
         return names
@@ -293,8 +297,11 @@ class Settings(DatabaseSettings):
         others use their own default."""
         names = [c.name for c in self.provider_configs()]
         defaults = self.option_defaults
-        for what, value in (("model", defaults.model), ("resolution", defaults.resolution),
-                            ("duration", defaults.duration)):
+        for what, value in (
+            ("model", defaults.model),
+            ("resolution", defaults.resolution),
+            ("duration", defaults.duration),
+        ):
             if value is None:
                 continue
             problems = []
@@ -332,8 +339,14 @@ class Settings(DatabaseSettings):
         configs = []
         for name in self.luma_providers:
             attr = f"provider_{name.replace('-', '_')}"
-            url = getattr(self, f"{attr}_base_url") or (self.luma_api_base_url if name == self.luma_provider else None)
-            limit = getattr(self, f"{attr}_max_concurrent") or spec_for(name).max_concurrent or self.luma_max_concurrent
+            url = getattr(self, f"{attr}_base_url") or (
+                self.luma_api_base_url if name == self.luma_provider else None
+            )
+            limit = (
+                getattr(self, f"{attr}_max_concurrent")
+                or spec_for(name).max_concurrent
+                or self.luma_max_concurrent
+            )
             configs.append(ProviderConfig(name, tuple(self._tokens_of(name)), url, limit))
         return configs
 

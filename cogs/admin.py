@@ -78,7 +78,9 @@ class AdminCog(commands.GroupCog, group_name="luma-admin", group_description=tex
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild_id is not None
-        await self.bot.quotas.set_role_limit(interaction.guild_id, role.id, None if limit is None else limit * CREDIT)
+        await self.bot.quotas.set_role_limit(
+            interaction.guild_id, role.id, None if limit is None else limit * CREDIT
+        )
         await self._answer(interaction, texts.admin_role_limit_set(role.mention, limit))
 
     @app_commands.command(name="user-limit", description=texts.ADMIN_USER_LIMIT)
@@ -88,7 +90,9 @@ class AdminCog(commands.GroupCog, group_name="luma-admin", group_description=tex
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild_id is not None
-        await self.bot.quotas.set_user_limit(interaction.guild_id, member.id, None if limit is None else limit * CREDIT)
+        await self.bot.quotas.set_user_limit(
+            interaction.guild_id, member.id, None if limit is None else limit * CREDIT
+        )
         await self._answer(interaction, texts.admin_user_limit_set(member.mention, limit))
 
     @app_commands.command(name="reset", description=texts.ADMIN_RESET)
@@ -108,7 +112,9 @@ class AdminCog(commands.GroupCog, group_name="luma-admin", group_description=tex
         await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild_id is not None
         await self.bot.quotas.set_budget(
-            interaction.guild_id, None if credits is None else credits * CREDIT, QuotaPeriod(period) if period else None
+            interaction.guild_id,
+            None if credits is None else credits * CREDIT,
+            QuotaPeriod(period) if period else None,
         )
         status = await self.bot.quotas.budget_status(interaction.guild_id)
         credit_price = self.bot.quotas.pricing.credit_price(self.bot.settings.luma_provider)
@@ -156,7 +162,11 @@ class AdminCog(commands.GroupCog, group_name="luma-admin", group_description=tex
         if models is not None:
             names = tuple(m for m in (p.strip() for p in models.replace(" ", ",").split(",")) if m)
             changes["models"] = () if not names or names == (ANY,) else names
-        for name, value in (("model", default_model), ("resolution", default_resolution), ("duration", default_duration)):
+        for name, value in (
+            ("model", default_model),
+            ("resolution", default_resolution),
+            ("duration", default_duration),
+        ):
             if value is not None:
                 changes[name] = None if value == DEFAULT else value
         wanted = replace(current, **changes)
@@ -193,8 +203,11 @@ class AdminCog(commands.GroupCog, group_name="luma-admin", group_description=tex
             for u in members[:USAGE_LINES]
         ]
         total = texts.admin_usage_total(
-            used=sum(used.values()), held=sum(held.values()), spent=sum(spent.values()) if priced else None,
-            budget=status.budget, period=str(status.period),
+            used=sum(used.values()),
+            held=sum(held.values()),
+            spent=sum(spent.values()) if priced else None,
+            budget=status.budget,
+            period=str(status.period),
         )
         embed = discord.Embed(
             title=texts.admin_usage_title(str(status.period)),
@@ -220,7 +233,9 @@ class AdminCog(commands.GroupCog, group_name="luma-admin", group_description=tex
                 value=texts.provider_report(provider)[:1024],
                 inline=False,
             )
-        await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+        await interaction.followup.send(
+            embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
 
 
 async def setup(bot: LumaBot) -> None:

@@ -184,7 +184,11 @@ class LumaCog(commands.GroupCog, group_name="luma", group_description=texts.LUMA
             )
         ]
         if budget.budget is not None and budget.remaining is not None:
-            parts.append(texts.quota_budget(remaining=budget.remaining, budget=budget.budget, period=str(budget.period)))
+            parts.append(
+                texts.quota_budget(
+                    remaining=budget.remaining, budget=budget.budget, period=str(budget.period)
+                )
+            )
         parts.append(costs.credit_line(spec, self.bot.quotas.pricing, settings.option_defaults))
         parts.append(costs.price_list(spec, self.bot.quotas.pricing, server, settings.option_defaults))
         await interaction.followup.send("\n".join(parts)[:2000], ephemeral=True)

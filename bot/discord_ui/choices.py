@@ -37,7 +37,9 @@ def offer_provider_options(
     first = usable_defaults(specs[0], defaults)
     params = command._params  # discord.py keeps no public way to change a parameter's choices
     offered = {
-        "aspect_ratio": _choices(_union(ALL_ASPECT_RATIOS, [s.aspect_ratios for s in specs]), DEFAULT_ASPECT_RATIO),
+        "aspect_ratio": _choices(
+            _union(ALL_ASPECT_RATIOS, [s.aspect_ratios for s in specs]), DEFAULT_ASPECT_RATIO
+        ),
         "model": _choices(_union(ALL_MODELS, [s.models for s in specs]), first.model),
         "resolution": _choices(_union(ALL_RESOLUTIONS, [s.resolutions for s in specs]), first.resolution),
         "duration": _choices(_union(ALL_DURATIONS, [s.durations for s in specs]), first.duration),

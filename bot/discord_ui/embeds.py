@@ -131,7 +131,9 @@ def result_embed(job: Job) -> discord.Embed:
         embed.set_thumbnail(url=job.thumbnail_url)
     embed.add_field(name=texts.FIELD_OPTIONS, value=options_text(job), inline=False)
     if job.video_width and job.video_height:  # the Agents API reports no size: the options say it
-        embed.add_field(name=texts.FIELD_SIZE, value=texts.size(job.video_width, job.video_height), inline=True)
+        embed.add_field(
+            name=texts.FIELD_SIZE, value=texts.size(job.video_width, job.video_height), inline=True
+        )
     embed.add_field(name=texts.FIELD_IDS, value=texts.ids(job.id, job.video_id), inline=True)
     if job.parent_id:
         embed.add_field(name=texts.FIELD_EXTENDS, value=f"job #{job.parent_id}", inline=True)

@@ -42,13 +42,23 @@ def describe(error: BaseException, *, shutting_down: bool = False) -> tuple[str,
     if isinstance(error, QuotaExceeded):
         s = error.status
         return texts.quota_exceeded(
-            limit=s.limit, period=str(s.period), used=s.used, held=s.held, resets_at=s.resets_at, cost=error.cost
+            limit=s.limit,
+            period=str(s.period),
+            used=s.used,
+            held=s.held,
+            resets_at=s.resets_at,
+            cost=error.cost,
         ), True
     if isinstance(error, BudgetExceeded):
         b = error.status
         assert b.budget is not None
         return texts.budget_exceeded(
-            budget=b.budget, period=str(b.period), used=b.used, held=b.held, resets_at=b.resets_at, cost=error.cost
+            budget=b.budget,
+            period=str(b.period),
+            used=b.used,
+            held=b.held,
+            resets_at=b.resets_at,
+            cost=error.cost,
         ), True
     if isinstance(error, CannotPost):
         return texts.CANNOT_POST, True

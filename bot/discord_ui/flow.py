@@ -187,7 +187,11 @@ async def submit_from_interaction(interaction: discord.Interaction, request: Job
     link = placement.link()
     job = placement.job
     price = texts.cost(job.cost, job.price) if job.cost is not None else None
-    text = texts.queued_here(link, placement.position, price) if link else texts.queued_ephemeral_no_status(price)
+    text = (
+        texts.queued_here(link, placement.position, price)
+        if link
+        else texts.queued_ephemeral_no_status(price)
+    )
     try:
         await interaction.edit_original_response(
             content=text, allowed_mentions=discord.AllowedMentions.none()
@@ -207,7 +211,9 @@ async def resolve_extend_target(guild_id: int, text: str) -> tuple[int | None, s
             raise InvalidInput(texts.NOT_A_MESSAGE_LINK)
         return None, text
     guild, channel, message_id = link
-    if not all(is_snowflake(i) for i in (channel, message_id)) or (guild is not None and not is_snowflake(guild)):
+    if not all(is_snowflake(i) for i in (channel, message_id)) or (
+        guild is not None and not is_snowflake(guild)
+    ):
         raise InvalidInput(texts.NOT_A_MESSAGE_LINK)
     job = await store.find_by_message(message_id)
     if job is None or job.guild_id != guild_id or (guild is not None and guild != guild_id):

@@ -147,7 +147,11 @@ def options_line(
 
 
 def extend_options_line(
-    *, parent_job_id: int | None, video: str | None, end: bool, model: str | None = None,
+    *,
+    parent_job_id: int | None,
+    video: str | None,
+    end: bool,
+    model: str | None = None,
     resolution: str | None = None,
 ) -> str:
     source = f"job #{parent_job_id}" if parent_job_id else (f"video `{video}`" if video else "a video")
@@ -264,9 +268,13 @@ ORIGINAL_EXPIRED = (
     "{provider} kept the full-quality file of this video for {lifetime}; that link expired on {expired}. "
     "The video attached to the result still plays."
 )
-ORIGINAL_UNAVAILABLE = "I couldn't get a fresh link to the full-quality file right now: try again in a minute."
+ORIGINAL_UNAVAILABLE = (
+    "I couldn't get a fresh link to the full-quality file right now: try again in a minute."
+)
 ORIGINAL_NONE = "The provider gave no link to a file for this video."
-DELETE_NOT_ALLOWED = "Only the member who asked for this video, or someone with Manage Messages, can delete it."
+DELETE_NOT_ALLOWED = (
+    "Only the member who asked for this video, or someone with Manage Messages, can delete it."
+)
 DELETED = "Deleted. The job stays in `/luma history`."
 ALREADY_DELETED = "That result was already deleted."
 
@@ -315,9 +323,7 @@ def queued_here(link: str, position: int, price: str | None = None) -> str:
 
 
 def queued_ephemeral_no_status(price: str | None = None) -> str:
-    return (
-        f"Got it.{_costs(price)} I couldn't post a status message here; the result will come here or to your DMs."
-    )
+    return f"Got it.{_costs(price)} I couldn't post a status message here; the result will come here or to your DMs."
 
 
 def quota(*, used: int, remaining: int, held: int, limit: int, period: str, resets_at: datetime) -> str:
@@ -346,8 +352,12 @@ def price_list(title: str, header: list[str], rows: list[list[str]]) -> str:
     """A small fixed-width table: what each option costs in credits."""
     table = [header, *rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(r, widths, strict=True)))
-             for r in table]
+    lines = [
+        "  ".join(
+            cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in table
+    ]
     return f"{title}\n```\n" + "\n".join(lines) + "\n```"
 
 
@@ -545,7 +555,9 @@ def _since(iso: str) -> str:
 
 def provider_report(report: dict) -> str:
     """One provider's health and keys, for admins (keys shown by their last 4 characters only)."""
-    state = "✅ healthy" if report["healthy"] else "⚠️ unhealthy (jobs go to the next service; a probe follows)"
+    state = (
+        "✅ healthy" if report["healthy"] else "⚠️ unhealthy (jobs go to the next service; a probe follows)"
+    )
     lines = [
         f"{state} since {_since(report['since'])}",
         f"creates: {_rate(report['create_success_rate'])} · polls: {_rate(report['poll_success_rate'])}"

@@ -111,7 +111,9 @@ class EngineContext:
             text = key.client.redact(text)
         return text
 
-    async def fail(self, job: Job, kind: FailureKind, reason: str | None, *, wake_dispatch: bool = True) -> bool:
+    async def fail(
+        self, job: Job, kind: FailureKind, reason: str | None, *, wake_dispatch: bool = True
+    ) -> bool:
         self.hinted.discard(job.id)
         # Every failure reason passes here on its way to the database, whether it came from an exception or a
         # task record, so here is where the provider's echo of our token is masked (the log filter would only
@@ -125,7 +127,9 @@ class EngineContext:
             return True
         return False
 
-    async def notify(self, job: Job, event: JobEvent, *, position: int = 0, detail: str | None = None) -> None:
+    async def notify(
+        self, job: Job, event: JobEvent, *, position: int = 0, detail: str | None = None
+    ) -> None:
         if self.port is None:
             return
         try:

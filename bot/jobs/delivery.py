@@ -27,7 +27,9 @@ class Deliverer:
             if ctx.port is None:
                 await ctx.deliver.wait(None)
                 continue
-            pending = await store.pending_deliveries(store.utcnow(), limit=ctx.config.delivery_concurrency * 5)
+            pending = await store.pending_deliveries(
+                store.utcnow(), limit=ctx.config.delivery_concurrency * 5
+            )
             if not pending:
                 await ctx.deliver.wait(await store.next_delivery_time())
                 continue
@@ -41,7 +43,9 @@ class Deliverer:
     async def deliver_one(self, job: Job) -> None:
         ctx = self.ctx
         assert ctx.port is not None
-        if not await store.claim_delivery(job, store.utcnow(), ctx.config.delivery_lease, owner=ctx.config.instance_id):
+        if not await store.claim_delivery(
+            job, store.utcnow(), ctx.config.delivery_lease, owner=ctx.config.instance_id
+        ):
             return  # another process is delivering it
         try:
             job = await self._with_fresh_link(job)

@@ -125,14 +125,18 @@ class Dispatcher:
             if server is None:
                 server = ServerOptions.from_json(await video_options(job.guild_id))
             try:
-                options = check_generate(spec, requested, server_defaults(spec, self.ctx.config.option_defaults, server))
+                options = check_generate(
+                    spec, requested, server_defaults(spec, self.ctx.config.option_defaults, server)
+                )
                 check_server(spec, options, server)
             except InvalidInput:
                 continue
             routes += [(key, options.to_json()) for key in pool.keys(name)]
         return routes
 
-    async def _claim(self, job: Job, routes: list[tuple[ProviderKey, dict]], used: dict[str, set[int]]) -> bool:
+    async def _claim(
+        self, job: Job, routes: list[tuple[ProviderKey, dict]], used: dict[str, set[int]]
+    ) -> bool:
         ctx = self.ctx
         for key, options in routes:
             if not ctx.health.can_create(key.provider) or not ctx.health.key_available(key.id):
@@ -213,7 +217,9 @@ class Dispatcher:
             if ctx.health.create_succeeded(key.id):
                 ctx.spawn(self.announce_positions())  # the incident is over: back to plain positions
             if running:
-                log.info("job %s: submitted as task %s (%s, key %s)", job.id, task_id, key.provider, key.masked)
+                log.info(
+                    "job %s: submitted as task %s (%s, key %s)", job.id, task_id, key.provider, key.masked
+                )
                 ctx.poll.set()
                 ctx.reap.set()  # its deadline moved (ctx has no reaper; a wake-up costs one query)
                 await ctx.notify(job, JobEvent.STARTED)

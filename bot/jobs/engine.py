@@ -58,8 +58,10 @@ class JobEngine:
         port: DeliveryPort | None = None,
     ) -> None:
         self.config = config or EngineConfig()
-        pool = providers if isinstance(providers, ProviderPool) else ProviderPool.single(
-            providers, self.config.max_concurrent
+        pool = (
+            providers
+            if isinstance(providers, ProviderPool)
+            else ProviderPool.single(providers, self.config.max_concurrent)
         )
         self.ctx = EngineContext(pool, quotas, self.config, port)
         self.quotas = quotas
@@ -145,7 +147,9 @@ class JobEngine:
         if self.ctx.stopping:
             raise RuntimeError("the bot is shutting down")
         try:
-            new = await build_new_job(request, providers=self.pool.order, defaults=self.config.option_defaults)
+            new = await build_new_job(
+                request, providers=self.pool.order, defaults=self.config.option_defaults
+            )
             job = await store.create_job(
                 new, self.quotas, deadline=self.config.queue_timeout, placed=not shown_later
             )

@@ -139,7 +139,9 @@ class Health:
         ended = False
         if key.resting_until is not None or key.failures:
             if key.rest_reason is not None:
-                log.warning("provider incident (%s) on %s key %s is over", key.rest_reason, key.provider, key.masked)
+                log.warning(
+                    "provider incident (%s) on %s key %s is over", key.rest_reason, key.provider, key.masked
+                )
                 ended = True
             key.resting_until, key.rest_reason, key.failures, key.since = None, None, 0, now
         if not state.healthy:
@@ -171,7 +173,12 @@ class Health:
         return False
 
     def rest_key(
-        self, key_id: str, reason: FailureKind, error: str, seconds: float | None = None, now: datetime | None = None
+        self,
+        key_id: str,
+        reason: FailureKind,
+        error: str,
+        seconds: float | None = None,
+        now: datetime | None = None,
     ) -> bool:
         """The key is spent or busy: it rests (for the provider's hint, else a growing backoff) while other
         keys go on. True when this starts an incident for the key."""
@@ -188,8 +195,12 @@ class Health:
             key.rest_reason, key.since = reason, now
             level = logging.WARNING if reason == FailureKind.PROVIDER else logging.ERROR
             log.log(
-                level, "provider incident (%s) on %s key %s: %s; the key rests while others work",
-                reason, key.provider, key.masked, error,
+                level,
+                "provider incident (%s) on %s key %s: %s; the key rests while others work",
+                reason,
+                key.provider,
+                key.masked,
+                error,
             )
         return started
 
@@ -221,7 +232,9 @@ class Health:
 
     # -- what admins see --------------------------------------------------------------------------------
 
-    def report(self, running: dict[str, int], slots: dict[str, int], now: datetime | None = None) -> list[dict]:
+    def report(
+        self, running: dict[str, int], slots: dict[str, int], now: datetime | None = None
+    ) -> list[dict]:
         """Each provider and its keys: health and since when, running tasks and slots, the last error and
         the success rate over the last hour. The same facts for /luma-admin providers and /healthz."""
         now = now or utcnow()

@@ -33,10 +33,16 @@ class PollPolicy:
 
     def scaled(self, factor: float) -> PollPolicy:
         """The same schedule on a faster or slower clock (benchmarks run minutes of video time in seconds)."""
-        return PollPolicy(first_poll=self.first_poll * factor, min_interval=self.min_interval * factor,
-                          max_interval=self.max_interval * factor, age_factor=self.age_factor,
-                          coalesce=self.coalesce * factor, far_interval=self.far_interval * factor,
-                          fine_interval=self.fine_interval * factor, scale=self.scale * factor)
+        return PollPolicy(
+            first_poll=self.first_poll * factor,
+            min_interval=self.min_interval * factor,
+            max_interval=self.max_interval * factor,
+            age_factor=self.age_factor,
+            coalesce=self.coalesce * factor,
+            far_interval=self.far_interval * factor,
+            fine_interval=self.fine_interval * factor,
+            scale=self.scale * factor,
+        )
 
     @classmethod
     def safety_net(cls) -> PollPolicy:

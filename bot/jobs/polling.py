@@ -95,7 +95,8 @@ class Poller:
                 # take them in this request rather than leaving them for the next one.
                 horizon = store.utcnow() + timedelta(seconds=ctx.config.poll.coalesce)
                 fresh = [
-                    j for j in await store.due_for_poll(horizon, ROUND_SIZE)
+                    j
+                    for j in await store.due_for_poll(horizon, ROUND_SIZE)
                     if (k := ctx.pool.for_task(j.provider, j.key_id)) is not None and k.id == key.id
                 ]
                 ctx.hinted.difference_update(j.id for j in fresh)
@@ -134,13 +135,18 @@ class Poller:
                     "job %s: task %s: the provider's record cannot be stored (%s)", job.id, job.task_id, exc
                 )
                 await ctx.fail(
-                    job, FailureKind.FAILED, f"The provider's record cannot be stored: {exc}.", wake_dispatch=False
+                    job,
+                    FailureKind.FAILED,
+                    f"The provider's record cannot be stored: {exc}.",
+                    wake_dispatch=False,
                 )
                 finished = True
                 continue
             except Exception:
                 log.exception(
-                    "job %s: applying the record of task %s failed; polling it again later", job.id, job.task_id
+                    "job %s: applying the record of task %s failed; polling it again later",
+                    job.id,
+                    job.task_id,
                 )
                 later.setdefault(now + timedelta(seconds=ctx.config.poll.max_interval), []).append(job.id)
                 continue

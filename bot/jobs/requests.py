@@ -65,7 +65,9 @@ def _link_key(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
-async def resolve_parent(request: JobRequest, spec: ProviderSpec) -> tuple[Job | None, str | None, str | None]:
+async def resolve_parent(
+    request: JobRequest, spec: ProviderSpec
+) -> tuple[Job | None, str | None, str | None]:
     """(parent job, video id, video url) of the video to extend; refuses videos we cannot extend. Only this
     server's jobs are looked up: another server's video is treated as one the bot does not know."""
     if request.parent_job_id is not None:
@@ -87,7 +89,9 @@ async def resolve_parent(request: JobRequest, spec: ProviderSpec) -> tuple[Job |
     video_id, video_url = parse_extend_target(request.extend_target)
     if video_id is not None:
         # An id we never produced cannot be checked and the provider would refuse it after we reserved a unit.
-        raise InvalidInput(f"I don't know a video with the id `{video_id}`: use the id or link of one of my videos.")
+        raise InvalidInput(
+            f"I don't know a video with the id `{video_id}`: use the id or link of one of my videos."
+        )
     if not spec.extend_by_url:
         raise InvalidInput(
             f"That link is not one of my videos in this server, and {spec.title} can only extend its own "
@@ -116,7 +120,9 @@ def _usable_parent(parent: Job, spec: ProviderSpec) -> tuple[Job, str | None, st
     by a provider that takes any video's link, and only while that link lasts."""
     if parent.provider != spec.name:
         made_by = SPECS[parent.provider].title if parent.provider in SPECS else parent.provider
-        lasting_link = parent.video_url and not (parent.provider in SPECS and SPECS[parent.provider].fresh_links)
+        lasting_link = parent.video_url and not (
+            parent.provider in SPECS and SPECS[parent.provider].fresh_links
+        )
         if not (spec.extend_by_url and lasting_link):
             raise InvalidInput(
                 f"That video was made with {made_by}, and this bot now uses {spec.title}, "

@@ -73,15 +73,15 @@ class OptionDefaults:
     duration: str | None = None
 
 
-def _choice(spec: ProviderSpec, what: str, value: str | None, offered: tuple[str, ...], default: str | None) -> str | None:
+def _choice(
+    spec: ProviderSpec, what: str, value: str | None, offered: tuple[str, ...], default: str | None
+) -> str | None:
     if value is None:
         return default if offered else None
     if not offered:
         raise InvalidInput(f"{_cap(spec.title)} does not let you choose the {what}: leave `{what}` empty.")
     if value not in offered:
-        raise InvalidInput(
-            f"{_cap(spec.title)} has no {what} {value}: choose one of {', '.join(offered)}."
-        )
+        raise InvalidInput(f"{_cap(spec.title)} has no {what} {value}: choose one of {', '.join(offered)}.")
     return value
 
 
@@ -93,7 +93,9 @@ def check_defaults(spec: ProviderSpec, defaults: OptionDefaults) -> OptionDefaul
     """The admin's defaults, checked against the provider (raises InvalidInput naming what it offers)."""
     return OptionDefaults(
         model=_choice(spec, "model", defaults.model, spec.models, spec.default_model),
-        resolution=_choice(spec, "resolution", defaults.resolution, spec.resolutions, spec.default_resolution),
+        resolution=_choice(
+            spec, "resolution", defaults.resolution, spec.resolutions, spec.default_resolution
+        ),
         duration=_choice(spec, "duration", defaults.duration, spec.durations, spec.default_duration),
     )
 
@@ -247,7 +249,9 @@ def server_defaults(spec: ProviderSpec, defaults: OptionDefaults, server: Server
     )
 
 
-def check_server(spec: ProviderSpec, options: VideoOptions, server: ServerOptions, *, extend: bool = False) -> None:
+def check_server(
+    spec: ProviderSpec, options: VideoOptions, server: ServerOptions, *, extend: bool = False
+) -> None:
     """Refuse options beyond the server's limits, naming what is allowed. `options` are already checked
     against the provider (defaults filled in)."""
     what = "Extending that video would use" if extend else "You chose"
@@ -255,7 +259,11 @@ def check_server(spec: ProviderSpec, options: VideoOptions, server: ServerOption
         allowed = server.allowed_models(spec)
         raise InvalidInput(
             f"{what} the model {options.model}, which this server does not allow: "
-            + (f"use {' or '.join(allowed)}." if allowed else "it allows none that this provider offers; ask an admin.")
+            + (
+                f"use {' or '.join(allowed)}."
+                if allowed
+                else "it allows none that this provider offers; ask an admin."
+            )
         )
     if options.resolution is not None and options.resolution not in server.allowed_resolutions(spec):
         allowed = server.allowed_resolutions(spec)
@@ -276,7 +284,9 @@ def check_server_options(spec: ProviderSpec, server: ServerOptions) -> ServerOpt
     what is possible)."""
     for model in server.models:
         if model not in spec.models:
-            raise InvalidInput(f"{_cap(spec.title)} has no model {model}: choose among {', '.join(spec.models)}.")
+            raise InvalidInput(
+                f"{_cap(spec.title)} has no model {model}: choose among {', '.join(spec.models)}."
+            )
     if not server.allowed_resolutions(spec):
         raise InvalidInput(
             f"{_cap(spec.title)} makes nothing as small as {server.max_resolution}: its smallest is {spec.resolutions[0]}."
@@ -294,7 +304,9 @@ def check_server_options(spec: ProviderSpec, server: ServerOptions) -> ServerOpt
         if value is None:
             continue
         if value not in offered:
-            raise InvalidInput(f"{_cap(spec.title)} has no {what} {value}: choose one of {', '.join(offered)}.")
+            raise InvalidInput(
+                f"{_cap(spec.title)} has no {what} {value}: choose one of {', '.join(offered)}."
+            )
         if value not in allowed:
             raise InvalidInput(
                 f"The default {what} {value} is beyond this server's limits: choose one of {', '.join(allowed)}."

@@ -59,7 +59,9 @@ def ensure_writable(url: str) -> None:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise DatabaseUnusable(f"cannot create the SQLite file {path}: {existing} is not a writable directory")
+        raise DatabaseUnusable(
+            f"cannot create the SQLite file {path}: {existing} is not a writable directory"
+        )
 
 
 def normalise_url(url: str) -> str:

@@ -127,8 +127,11 @@ async def create_job(new: NewJob, quotas: QuotaBook, *, deadline: timedelta, pla
             price=cost.micro_usd,
         )
         await QuotaEntry.create(
-            job=job, usage_id=reservation.usage_id, budget_usage_id=reservation.budget_usage_id,
-            amount=cost.millicredits, price=cost.micro_usd,
+            job=job,
+            usage_id=reservation.usage_id,
+            budget_usage_id=reservation.budget_usage_id,
+            amount=cost.millicredits,
+            price=cost.micro_usd,
         )
     return job
 
@@ -142,10 +145,14 @@ async def get_job(job_id: int) -> Job | None:
 PLACEMENT_WAIT = timedelta(seconds=15)
 
 
-async def set_location(job_id: int, *, thread_id: int | None = None, status_message_id: int | None = None) -> None:
+async def set_location(
+    job_id: int, *, thread_id: int | None = None, status_message_id: int | None = None
+) -> None:
     """Where the job is shown. Recording it (even as nowhere) releases the job's delivery, which waits for it
     so that a fast result lands in the thread rather than beside it, in whichever process delivers it."""
-    values: dict = {k: v for k, v in {"thread_id": thread_id, "status_message_id": status_message_id}.items() if v}
+    values: dict = {
+        k: v for k, v in {"thread_id": thread_id, "status_message_id": status_message_id}.items() if v
+    }
     values["placed_at"] = utcnow()
     await Job.filter(id=job_id).update(**values)
 
@@ -203,7 +210,11 @@ async def claim_slot(
         raise SlotTaken(f"{key_id} slot {slot}") from None
     if changed:
         job.state, job.provider, job.key_id, job.slot, job.options = (
-            JobState.SUBMITTING, provider, key_id, slot, options,
+            JobState.SUBMITTING,
+            provider,
+            key_id,
+            slot,
+            options,
         )
         job.claimed_by = owner
     return bool(changed)
@@ -211,8 +222,11 @@ async def claim_slot(
 
 async def return_to_queue(job: Job) -> bool:
     """The provider could not take the job now; it keeps its place (its id) in the queue."""
-    return bool(await Job.filter(id=job.id, state=JobState.SUBMITTING, claimed_by=job.claimed_by).update(
-        state=JobState.QUEUED, claimed_by=None, lease_until=None))
+    return bool(
+        await Job.filter(id=job.id, state=JobState.SUBMITTING, claimed_by=job.claimed_by).update(
+            state=JobState.QUEUED, claimed_by=None, lease_until=None
+        )
+    )
 
 
 async def mark_running(
@@ -223,14 +237,24 @@ async def mark_running(
     now = utcnow()
     _storable({"task_id": task_id})
     values: dict = {
-        "state": JobState.RUNNING, "task_id": task_id, "submitted_at": now, "next_poll_at": first_poll_at,
+        "state": JobState.RUNNING,
+        "task_id": task_id,
+        "submitted_at": now,
+        "next_poll_at": first_poll_at,
         "lease_until": None,
     }
     if deadline is not None:
         values["deadline_at"] = now + deadline
-    changed = await Job.filter(id=job.id, state=JobState.SUBMITTING, claimed_by=job.claimed_by).update(**values)
+    changed = await Job.filter(id=job.id, state=JobState.SUBMITTING, claimed_by=job.claimed_by).update(
+        **values
+    )
     if changed:
-        job.state, job.task_id, job.submitted_at, job.next_poll_at = JobState.RUNNING, task_id, now, first_poll_at
+        job.state, job.task_id, job.submitted_at, job.next_poll_at = (
+            JobState.RUNNING,
+            task_id,
+            now,
+            first_poll_at,
+        )
     return bool(changed)
 
 
@@ -238,8 +262,13 @@ async def resubmit(job: Job, *, queue_timeout: timedelta | None = None) -> bool:
     """A running job whose task failed without a bill goes back to its place in the queue (its id), to be
     sent again as a new task, with a new wait allowance."""
     values: dict = {
-        "state": JobState.QUEUED, "task_id": None, "submitted_at": None, "next_poll_at": None,
-        "claimed_by": None, "lease_until": None, "resubmits": F("resubmits") + 1,
+        "state": JobState.QUEUED,
+        "task_id": None,
+        "submitted_at": None,
+        "next_poll_at": None,
+        "claimed_by": None,
+        "lease_until": None,
+        "resubmits": F("resubmits") + 1,
     }
     if queue_timeout is not None:
         values["deadline_at"] = utcnow() + queue_timeout
@@ -277,7 +306,10 @@ async def mark_failed(job: Job, kind: FailureKind, reason: str | None, quotas: Q
     async with in_transaction():
         changed = await Job.filter(id=job.id, state__in=UNFINISHED_STATES).update(
             lease_until=None,
-            state=JobState.FAILED, finished_at=utcnow(), next_poll_at=None, failure_kind=kind,
+            state=JobState.FAILED,
+            finished_at=utcnow(),
+            next_poll_at=None,
+            failure_kind=kind,
             failure_reason=_storable_text(reason or "")[:2000] or None,
         )
         if changed:
@@ -329,17 +361,23 @@ async def note_post_attempt(job_id: int) -> datetime | None:
 
 async def mark_result_deleted(job_id: int, user_id: int) -> bool:
     """The result post was deleted (the job stays, marked so); False when it already was."""
-    changed = await Job.filter(id=job_id, deleted_at__isnull=True).update(deleted_at=utcnow(), deleted_by=user_id)
+    changed = await Job.filter(id=job_id, deleted_at__isnull=True).update(
+        deleted_at=utcnow(), deleted_by=user_id
+    )
     return bool(changed)
 
 
 async def delivery_failed(job: Job, retry_at: datetime) -> None:
-    await Job.filter(id=job.id).update(delivery_attempts=F("delivery_attempts") + 1, next_delivery_at=retry_at)
+    await Job.filter(id=job.id).update(
+        delivery_attempts=F("delivery_attempts") + 1, next_delivery_at=retry_at
+    )
 
 
 async def due_for_poll(now: datetime, limit: int) -> list[Job]:
     """Running jobs due for a poll, of every provider and key (each is polled through the one that made it)."""
-    return await Job.filter(state=JobState.RUNNING, next_poll_at__lte=now).order_by("next_poll_at").limit(limit)
+    return (
+        await Job.filter(state=JobState.RUNNING, next_poll_at__lte=now).order_by("next_poll_at").limit(limit)
+    )
 
 
 async def next_poll_time() -> datetime | None:
@@ -351,7 +389,9 @@ async def next_poll_time() -> datetime | None:
 
 async def running_per_key() -> dict[str, int]:
     counts: dict[str, int] = {}
-    for key_id in await Job.filter(state__in=ACTIVE_STATES, key_id__isnull=False).values_list("key_id", flat=True):
+    for key_id in await Job.filter(state__in=ACTIVE_STATES, key_id__isnull=False).values_list(
+        "key_id", flat=True
+    ):
         counts[key_id] = counts.get(key_id, 0) + 1
     return counts
 
@@ -388,7 +428,9 @@ async def next_delivery_time() -> datetime | None:
         times.append(later.next_delivery_at)
     unplaced = await waiting.filter(placed_at__isnull=True).order_by("created_at").first()
     if unplaced is not None:
-        times.append(max(unplaced.created_at + PLACEMENT_WAIT, unplaced.next_delivery_at or unplaced.created_at))
+        times.append(
+            max(unplaced.created_at + PLACEMENT_WAIT, unplaced.next_delivery_at or unplaced.created_at)
+        )
     return min(times) if times else None
 
 
@@ -411,7 +453,9 @@ async def interrupted_submissions(now: datetime, *, owner: str | None = None) ->
 
 
 async def next_lease_expiry() -> datetime | None:
-    row = await Job.filter(state=JobState.SUBMITTING, lease_until__isnull=False).order_by("lease_until").first()
+    row = (
+        await Job.filter(state=JobState.SUBMITTING, lease_until__isnull=False).order_by("lease_until").first()
+    )
     return row.lease_until if row else None
 
 
@@ -450,10 +494,16 @@ async def find_by_video(
 
 async def find_by_message(message_id: int) -> Job | None:
     """The job whose result or status message this is."""
-    return await Job.filter(Q(result_message_id=message_id) | Q(status_message_id=message_id)).order_by("-id").first()
+    return (
+        await Job.filter(Q(result_message_id=message_id) | Q(status_message_id=message_id))
+        .order_by("-id")
+        .first()
+    )
 
 
-async def recent_jobs(guild_id: int, user_id: int, limit: int = 10, *, completed_only: bool = False) -> list[Job]:
+async def recent_jobs(
+    guild_id: int, user_id: int, limit: int = 10, *, completed_only: bool = False
+) -> list[Job]:
     query = Job.filter(guild_id=guild_id, user_id=user_id)
     if completed_only:
         query = query.filter(state=JobState.COMPLETED)

@@ -201,7 +201,9 @@ class QuotaBook:
 
     # -- limits -------------------------------------------------------------------------------------------
 
-    async def effective_limit(self, guild_id: int, user_id: int, role_ids: Iterable[int] = ()) -> tuple[int, QuotaPeriod]:
+    async def effective_limit(
+        self, guild_id: int, user_id: int, role_ids: Iterable[int] = ()
+    ) -> tuple[int, QuotaPeriod]:
         """A user override beats role limits, which beat the server's limit, which beats the defaults."""
         guild = await ensure_guild(guild_id)
         period = QuotaPeriod(guild.quota_period) if guild.quota_period else self.defaults.period
@@ -210,7 +212,9 @@ class QuotaBook:
             return override.limit, period
         role_ids = list(role_ids)
         if role_ids:
-            limits = await RoleLimit.filter(guild_id=guild_id, role_id__in=role_ids).values_list("limit", flat=True)
+            limits = await RoleLimit.filter(guild_id=guild_id, role_id__in=role_ids).values_list(
+                "limit", flat=True
+            )
             if limits:
                 return max(limits), period
         limit = guild.quota_limit if guild.quota_limit is not None else self.defaults.limit * CREDIT
@@ -246,7 +250,9 @@ class QuotaBook:
     def _budget_period(guild: Guild) -> QuotaPeriod:
         return QuotaPeriod(guild.budget_period) if guild.budget_period else DEFAULT_BUDGET_PERIOD
 
-    async def _budget_row(self, guild_id: int, period: QuotaPeriod, start: datetime, end: datetime) -> BudgetUsage:
+    async def _budget_row(
+        self, guild_id: int, period: QuotaPeriod, start: datetime, end: datetime
+    ) -> BudgetUsage:
         row = await BudgetUsage.get_or_none(guild_id=guild_id, period=period, period_start=start)
         if row is None:
             # A row appears with the period's first request, or when a server changes its budget period: what
@@ -268,7 +274,9 @@ class QuotaBook:
         start, end = period_bounds(period, now)
         row = await BudgetUsage.get_or_none(guild_id=guild_id, period=period, period_start=start)
         used, held = (row.used, row.held) if row else (0, 0)
-        return BudgetStatus(budget=guild.budget, period=period, used=used, held=held, period_start=start, resets_at=end)
+        return BudgetStatus(
+            budget=guild.budget, period=period, used=used, held=held, period_start=start, resets_at=end
+        )
 
     # -- usage --------------------------------------------------------------------------------------------
 
@@ -283,12 +291,16 @@ class QuotaBook:
                 row = await QuotaUsage.get(guild_id=guild_id, user_id=user_id, period_start=period_start)
         return row
 
-    async def status(self, guild_id: int, user_id: int, role_ids: Iterable[int] = (), *, now: datetime | None = None) -> QuotaStatus:
+    async def status(
+        self, guild_id: int, user_id: int, role_ids: Iterable[int] = (), *, now: datetime | None = None
+    ) -> QuotaStatus:
         limit, period = await self.effective_limit(guild_id, user_id, role_ids)
         start, end = period_bounds(period, now)
         row = await QuotaUsage.get_or_none(guild_id=guild_id, user_id=user_id, period_start=start)
         used, held = (row.used, row.held) if row else (0, 0)
-        return QuotaStatus(limit=limit, period=period, used=used, held=held, period_start=start, resets_at=end)
+        return QuotaStatus(
+            limit=limit, period=period, used=used, held=held, period_start=start, resets_at=end
+        )
 
     async def prepare(
         self, guild_id: int, user_id: int, role_ids: Iterable[int] = (), *, now: datetime | None = None
@@ -303,9 +315,16 @@ class QuotaBook:
         budget_start, budget_end = period_bounds(budget_period, now)
         budget_row = await self._budget_row(guild_id, budget_period, budget_start, budget_end)
         return Reservation(
-            usage_id=row.id, limit=limit, period=period, period_start=start, resets_at=end,
-            budget_usage_id=budget_row.id, budget=guild.budget, budget_period=budget_period,
-            budget_start=budget_start, budget_resets_at=budget_end,
+            usage_id=row.id,
+            limit=limit,
+            period=period,
+            period_start=start,
+            resets_at=end,
+            budget_usage_id=budget_row.id,
+            budget=guild.budget,
+            budget_period=budget_period,
+            budget_start=budget_start,
+            budget_resets_at=budget_end,
         )
 
     async def hold(self, reservation: Reservation, amount: int = CREDIT) -> None:
@@ -323,25 +342,46 @@ class QuotaBook:
         if not changed:
             METRICS.quota_refused("quota")
             row = await QuotaUsage.get(id=reservation.usage_id)
-            raise QuotaExceeded(QuotaStatus(
-                limit=reservation.limit, period=reservation.period, used=row.used, held=row.held,
-                period_start=reservation.period_start, resets_at=reservation.resets_at,
-            ), amount)
+            raise QuotaExceeded(
+                QuotaStatus(
+                    limit=reservation.limit,
+                    period=reservation.period,
+                    used=row.used,
+                    held=row.held,
+                    period_start=reservation.period_start,
+                    resets_at=reservation.resets_at,
+                ),
+                amount,
+            )
         if reservation.budget_usage_id is None:
             return
         budget = BudgetUsage.filter(id=reservation.budget_usage_id)
         if reservation.budget is not None:
-            budget = budget.annotate(total=F("used") + F("held")).filter(total__lte=reservation.budget - amount)
+            budget = budget.annotate(total=F("used") + F("held")).filter(
+                total__lte=reservation.budget - amount
+            )
         if not await budget.update(held=F("held") + amount):
             row = await BudgetUsage.get(id=reservation.budget_usage_id)
             assert reservation.budget_start is not None and reservation.budget_resets_at is not None
-            raise BudgetExceeded(BudgetStatus(
-                budget=reservation.budget, period=reservation.budget_period, used=row.used, held=row.held,
-                period_start=reservation.budget_start, resets_at=reservation.budget_resets_at,
-            ), amount)
+            raise BudgetExceeded(
+                BudgetStatus(
+                    budget=reservation.budget,
+                    period=reservation.budget_period,
+                    used=row.used,
+                    held=row.held,
+                    period_start=reservation.budget_start,
+                    resets_at=reservation.budget_resets_at,
+                ),
+                amount,
+            )
 
     async def reserve(
-        self, guild_id: int, user_id: int, role_ids: Iterable[int] = (), *, now: datetime | None = None,
+        self,
+        guild_id: int,
+        user_id: int,
+        role_ids: Iterable[int] = (),
+        *,
+        now: datetime | None = None,
         amount: int = CREDIT,
     ) -> Reservation:
         reservation = await self.prepare(guild_id, user_id, role_ids, now=now)
@@ -352,7 +392,9 @@ class QuotaBook:
     async def record_actual_price(self, job_id: int, micro_usd: int) -> bool:
         """The provider reported what it billed for this job: the charge will settle that instead of the
         estimate. Only while the entry is held; True if recorded."""
-        return bool(await QuotaEntry.filter(job_id=job_id, state=LedgerState.HELD).update(actual_price=micro_usd))
+        return bool(
+            await QuotaEntry.filter(job_id=job_id, state=LedgerState.HELD).update(actual_price=micro_usd)
+        )
 
     async def charge(self, job_id: int) -> bool:
         """The job delivered a video: its held amount is released and its cost becomes used. True if this call
@@ -378,8 +420,13 @@ class QuotaBook:
             charged = self._charge_for(entry) if to == LedgerState.CHARGED else 0
             # The compare-and-set also pins the actual price read: one recorded meanwhile is not missed.
             flipped = await QuotaEntry.filter(
-                id=entry.id, state=LedgerState.HELD,
-                **({"actual_price__isnull": True} if entry.actual_price is None else {"actual_price": entry.actual_price}),
+                id=entry.id,
+                state=LedgerState.HELD,
+                **(
+                    {"actual_price__isnull": True}
+                    if entry.actual_price is None
+                    else {"actual_price": entry.actual_price}
+                ),
             ).update(state=to, settled_at=datetime.now(UTC), charged=charged)
             if not flipped:
                 fresh = await QuotaEntry.get(id=entry.id)
@@ -406,27 +453,59 @@ class QuotaBook:
         guild = await ensure_guild(guild_id)
         period = QuotaPeriod(guild.quota_period) if guild.quota_period else self.defaults.period
         start, _ = period_bounds(period, now)
-        return await QuotaUsage.filter(guild_id=guild_id, period_start=start).order_by("-used", "-held", "user_id")
+        return await QuotaUsage.filter(guild_id=guild_id, period_start=start).order_by(
+            "-used", "-held", "user_id"
+        )
 
-    async def period_ledger(self, guild_id: int, *, now: datetime | None = None) -> tuple[BudgetStatus, list[LedgerLine]]:
+    async def period_ledger(
+        self, guild_id: int, *, now: datetime | None = None
+    ) -> tuple[BudgetStatus, list[LedgerLine]]:
         """The server's budget status and every ledger entry of its current budget period, oldest first."""
         status = await self.budget_status(guild_id, now=now)
-        rows = await QuotaEntry.filter(
-            job__guild_id=guild_id, created_at__gte=status.period_start, created_at__lt=status.resets_at
-        ).order_by("id").values(
-            "id", "job_id", "job__user_id", "created_at", "settled_at", "state", "job__action", "job__provider",
-            "job__options", "amount", "charged", "price", "actual_price",
+        rows = (
+            await QuotaEntry.filter(
+                job__guild_id=guild_id, created_at__gte=status.period_start, created_at__lt=status.resets_at
+            )
+            .order_by("id")
+            .values(
+                "id",
+                "job_id",
+                "job__user_id",
+                "created_at",
+                "settled_at",
+                "state",
+                "job__action",
+                "job__provider",
+                "job__options",
+                "amount",
+                "charged",
+                "price",
+                "actual_price",
+            )
         )
         lines = []
         for r in rows:
             raw = r["job__options"]
             opts = VideoOptions.from_json(json.loads(raw) if isinstance(raw, str | bytes) else raw)
-            lines.append(LedgerLine(
-                entry_id=r["id"], job_id=r["job_id"], user_id=r["job__user_id"], created_at=r["created_at"],
-                settled_at=r["settled_at"], state=LedgerState(r["state"]), action=str(r["job__action"]),
-                provider=r["job__provider"], model=opts.model, resolution=opts.resolution, duration=opts.duration,
-                amount=r["amount"], charged=r["charged"], price=r["price"], actual_price=r["actual_price"],
-            ))
+            lines.append(
+                LedgerLine(
+                    entry_id=r["id"],
+                    job_id=r["job_id"],
+                    user_id=r["job__user_id"],
+                    created_at=r["created_at"],
+                    settled_at=r["settled_at"],
+                    state=LedgerState(r["state"]),
+                    action=str(r["job__action"]),
+                    provider=r["job__provider"],
+                    model=opts.model,
+                    resolution=opts.resolution,
+                    duration=opts.duration,
+                    amount=r["amount"],
+                    charged=r["charged"],
+                    price=r["price"],
+                    actual_price=r["actual_price"],
+                )
+            )
         return status, lines
 
 

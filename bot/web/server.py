@@ -40,8 +40,13 @@ class ServerLimits:
     max_connections: int = 256
 
 
-def make_app(health: HealthCheck, *, engine: Any = None, metrics: Metrics = METRICS,
-             limits: ServerLimits = ServerLimits()) -> web.Application:
+def make_app(
+    health: HealthCheck,
+    *,
+    engine: Any = None,
+    metrics: Metrics = METRICS,
+    limits: ServerLimits = ServerLimits(),
+) -> web.Application:
     """The routes: /healthz and /metrics always; the callback route when `engine` is given."""
     app = web.Application(client_max_size=MAX_CALLBACK_BYTES)
 
@@ -144,7 +149,9 @@ class WebServer:
         if self.open_connections >= self.limits.max_connections:
             self.refused_connections += 1
             # Logged through the repeat filter of bot.logging_setup: once, then a count.
-            log.warning("HTTP server: %d connections open (the cap); refusing new ones", self.open_connections)
+            log.warning(
+                "HTTP server: %d connections open (the cap); refusing new ones", self.open_connections
+            )
             return _Busy()
         self.open_connections += 1
         assert self._runner.server is not None
@@ -161,17 +168,21 @@ class WebServer:
         await self._runner.cleanup()
 
 
-async def start_server(host: str, port: int, health: HealthCheck, *, engine: Any = None,
-                       limits: ServerLimits = ServerLimits()) -> WebServer:
+async def start_server(
+    host: str, port: int, health: HealthCheck, *, engine: Any = None, limits: ServerLimits = ServerLimits()
+) -> WebServer:
     """Serve on host:port (0 picks a free port: see `.port`); stop it with `await server.cleanup()`."""
     app = make_app(health, engine=engine, limits=limits)
-    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.read_timeout,
-                           shutdown_timeout=1.0)
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.read_timeout, shutdown_timeout=1.0)
     await runner.setup()
     server = WebServer(runner, limits)
     await server.start(host, port)
-    log.info("HTTP server listening on %s:%s (/healthz, /metrics%s)", host, server.port,
-             ", provider callbacks" if engine is not None else "")
+    log.info(
+        "HTTP server listening on %s:%s (/healthz, /metrics%s)",
+        host,
+        server.port,
+        ", provider callbacks" if engine is not None else "",
+    )
     return server
 
 

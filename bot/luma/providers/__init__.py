@@ -34,4 +34,6 @@ def make_client(
     if name not in _CLIENTS:
         raise ValueError(f"unknown Luma provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
     cls = _CLIENTS[name]
-    return cls(session, token=token, base_url=base_url or DEFAULT_BASE_URLS[name], retry=retry, timeout=timeout)  # type: ignore[return-value]
+    return cls(
+        session, token=token, base_url=base_url or DEFAULT_BASE_URLS[name], retry=retry, timeout=timeout
+    )  # type: ignore[return-value]

@@ -53,7 +53,9 @@ def parse_generation(obj: Any) -> TaskResult:
         url = _video_url(obj.get("output"))
         if url is None:
             return _failed(task_id, raw, "output_not_found", "The provider finished without a video.")
-        return TaskResult(task_id=task_id, state=TaskState.COMPLETED, video_id=task_id, video_url=url, raw=raw)
+        return TaskResult(
+            task_id=task_id, state=TaskState.COMPLETED, video_id=task_id, video_url=url, raw=raw
+        )
     if state == "failed":
         code = as_str(obj.get("failure_code"))
         reason = as_str(obj.get("failure_reason")) or "The provider reported a failure without a reason."

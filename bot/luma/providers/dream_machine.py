@@ -96,8 +96,11 @@ class DreamMachineClient(JsonProviderClient):
         body["duration"] = req.duration
         if req.loop:
             body["loop"] = True
-        keyframes = {k: v for k, v in (("frame0", _image(req.start_image_url)),
-                                       ("frame1", _image(req.end_image_url))) if v}
+        keyframes = {
+            k: v
+            for k, v in (("frame0", _image(req.start_image_url)), ("frame1", _image(req.end_image_url)))
+            if v
+        }
         if keyframes:
             body["keyframes"] = keyframes
         return await self._create(body)
