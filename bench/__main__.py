@@ -1,5 +1,7 @@
 """`python -m bench`: run every scenario, print the table, write bench/results/latest.json, and with
-`--write-results` regenerate bench/RESULTS.md from the same run."""
+`--write-results` regenerate bench/RESULTS.md from the same run. `--only a,b --write-results` runs only those
+scenarios and keeps every other scenario's figures from bench/RESULTS.json (each scenario says which run
+it comes from)."""
 
 from __future__ import annotations
 
@@ -19,14 +21,22 @@ from bench.stats import machine, own_cpu_seconds, system_busy_seconds
 HERE = Path(__file__).resolve().parent
 RESULTS_JSON = HERE / "results" / "latest.json"
 RESULTS_MD = HERE / "RESULTS.md"
+# The figures behind RESULTS.md, committed with it: a partial run (--only) replaces only its own scenarios.
+RESULTS_STORE = HERE / "RESULTS.json"
 # Run order: the cheap burst first, the long waiting-work scenario last.
-SCENARIOS = ("burst", "load_polling", "load_callbacks", "baseline", "waiting")
+SCENARIOS = tuple(scenarios.plan(scenarios.Config()))
+QUICK_SCENARIOS = tuple(scenarios.plan(scenarios.Config.quick()))
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a small smoke run (well under a minute)")
     parser.add_argument("--write-results", action="store_true", help="regenerate bench/RESULTS.md")
+    parser.add_argument(
+        "--rewrite",
+        action="store_true",
+        help="run nothing: regenerate bench/RESULTS.md from bench/RESULTS.json (after a change to the report)",
+    )
     parser.add_argument(
         "--scale",
         type=float,
@@ -51,15 +61,22 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         f"{report.CONTENTION_PERCENT:g} %% of a core meanwhile (default 1)",
     )
     parser.add_argument(
+        "--bot-rev",
+        default=None,
+        metavar="REV",
+        help="run the bot from this commit (a snapshot made with git archive, with this bench/ laid over it) "
+        "instead of the working tree, which others may be changing meanwhile",
+    )
+    parser.add_argument(
         "--json", type=Path, default=RESULTS_JSON, help=f"where to write the JSON ({RESULTS_JSON})"
     )
     args = parser.parse_args(argv)
     if args.only:
-        unknown = set(args.only.split(",")) - set(SCENARIOS)
+        unknown = set(args.only.split(",")) - set(QUICK_SCENARIOS if args.quick else SCENARIOS)
         if unknown:
             parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
-    if args.write_results and (args.quick or args.only):
-        parser.error("--write-results needs the full run (without --quick or --only)")
+    if args.write_results and args.quick:
+        parser.error("--write-results needs the full figures (without --quick)")
     return args
 
 
@@ -75,6 +92,8 @@ def _command(args: argparse.Namespace) -> str:
         parts.append(f"--only {args.only}")
     if args.retries != 1:
         parts.append(f"--retries {args.retries}")
+    if args.bot_rev:
+        parts.append(f"--bot-rev {args.bot_rev}")
     parts.append("--write-results" if args.write_results else "")
     return " ".join(p for p in parts if p)
 
@@ -94,7 +113,11 @@ async def _measured(name: str, run: Callable[[], Awaitable[dict[str, Any]]], ret
     for attempt in range(1 + retries):
         _log(f"{name} …" if attempt == 0 else f"{name} again (attempt {attempt + 1}) …")
         t, busy, own = time.time(), system_busy_seconds(), own_cpu_seconds()
-        result = await run()
+        try:
+            result = await run()
+        except Exception as exc:  # one broken scenario must not cost the figures of the others
+            _log(f"{name} FAILED: {type(exc).__name__}: {exc}")
+            return {"error": f"{type(exc).__name__}: {exc}"[:2000]}
         wall = time.time() - t
         # Other processes on this machine compete for the same cores; say how much they took.
         other = max(0.0, (system_busy_seconds() - busy) - (own_cpu_seconds() - own)) * 100 / wall
@@ -108,6 +131,39 @@ async def _measured(name: str, run: Callable[[], Awaitable[dict[str, Any]]], ret
     return best
 
 
+def _git(*a: str) -> str:
+    import subprocess
+
+    done = subprocess.run(["git", *a], cwd=HERE.parent, capture_output=True, text=True, check=False)
+    return done.stdout.strip()
+
+
+def _snapshot(rev: str) -> tuple[str, Path]:
+    """A copy of the tree at `rev` in a temporary directory, with this bench/ over its own."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    commit = _git("rev-parse", "--short", rev)
+    if not commit:
+        raise SystemExit(f"python -m bench: unknown revision {rev!r}")
+    target = Path(tempfile.mkdtemp(prefix=f"luma-bench-bot-{commit}-"))
+    archive = subprocess.run(["git", "archive", commit], cwd=HERE.parent, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    for path in HERE.glob("*.py"):
+        shutil.copy2(path, target / "bench" / path.name)
+    return commit, target
+
+
+def _revision() -> str:
+    """The commit the bot ran from, and whether its code (bot/, cogs/) had uncommitted changes."""
+    if _SNAPSHOT:
+        return _SNAPSHOT[0]
+    head = _git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = _git("status", "--porcelain", "--", "bot", "cogs")
+    return head + (" + uncommitted changes" if dirty else "")
+
+
 def _log(text: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
@@ -115,14 +171,8 @@ def _log(text: str) -> None:
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     scale = args.scale if args.scale is not None else (0.05 if args.quick else 1.0)
     cfg = (scenarios.Config.quick if args.quick else scenarios.Config)(scale=scale, database=args.database)
-    chosen = args.only.split(",") if args.only else list(SCENARIOS)
-    runs: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
-        "burst": lambda: scenarios.burst(cfg),
-        "load_polling": lambda: scenarios.load(cfg),
-        "load_callbacks": lambda: scenarios.load(cfg, callbacks=True),
-        "baseline": lambda: scenarios.load(cfg, strategy="baseline"),
-        "waiting": lambda: scenarios.waiting(cfg),
-    }
+    runs: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = scenarios.plan(cfg)
+    chosen = args.only.split(",") if args.only else list(runs)
     started = time.time()
     results: dict[str, Any] = {
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -135,10 +185,20 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "scenarios": {},
     }
     try:
-        for name in SCENARIOS:
+        for name in runs:
             if name not in chosen:
                 continue
-            results["scenarios"][name] = await _measured(name, runs[name], args.retries)
+            t = time.time()
+            result = await _measured(name, runs[name], args.retries)
+            result["run"] = {
+                "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                "bot": _revision(),
+                "command": results["command"],
+                "duration_s": time.time() - t,
+            }
+            results["scenarios"][name] = result
+            if args.write_results:  # after each scenario: a long run stopped half-way keeps what it measured
+                _store(args, results)
     finally:
         if args.database:
             from bench.pg import drop_created
@@ -149,8 +209,39 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def _store(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """Write RESULTS.json and RESULTS.md: a partial run (--only) replaces its own scenarios and keeps the
+    others' earlier figures, each scenario saying which run it comes from."""
+    merged = dict(results)
+    if args.only and RESULTS_STORE.exists():
+        earlier = json.loads(RESULTS_STORE.read_text()).get("scenarios", {})
+        both = earlier | results["scenarios"]
+        merged["scenarios"] = {k: both[k] for k in SCENARIOS if k in both}
+    merged["duration_s"] = sum(r.get("run", {}).get("duration_s", 0) for r in merged["scenarios"].values())
+    merged["targets"] = [t.as_dict() for t in report.targets(merged)]
+    RESULTS_STORE.write_text(json.dumps(merged, indent=2) + "\n")
+    RESULTS_MD.write_text(report.results_md(merged))
+
+
+_SNAPSHOT: list[str] = []
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    if args.bot_rev:
+        from bench import harness
+
+        commit, tree = _snapshot(args.bot_rev)
+        harness.BOT_TREE = tree
+        _SNAPSHOT.append(commit)
+        _log(f"the bot runs from commit {commit} ({tree})")
+    if args.rewrite:
+        stored = json.loads(RESULTS_STORE.read_text())
+        stored["targets"] = [t.as_dict() for t in report.targets(stored)]
+        RESULTS_MD.write_text(report.results_md(stored))
+        print(report.table(stored))
+        print(f"Wrote {RESULTS_MD} from {RESULTS_STORE}")
+        return 0
     results = asyncio.run(_run(args))
     print(report.table(results))
     if args.quick:
@@ -165,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(f"JSON: {args.json}")
     if args.write_results:
-        RESULTS_MD.write_text(report.results_md(results))
-        print(f"Wrote {RESULTS_MD}")
+        _store(args, results)
+        print(f"Wrote {RESULTS_MD} and {RESULTS_STORE}")
     return 0
 
 

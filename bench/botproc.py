@@ -39,7 +39,11 @@ def engine_config(settings: Settings, *, scale: float, strategy: str) -> EngineC
             config, poll=poll, poll_batch=1, min_poll_interval=0.0, callback_base_url=None
         )
     policy = PollPolicy.safety_net() if callbacks else PollPolicy()
-    # AceDataCloud's own minimum gap between poll requests is 1 s (bot.luma.providers.acedatacloud).
+    if scale == 1:
+        # Each provider client's own minimum gap between poll requests (AceDataCloud's 1 s, none for the
+        # Agents API's one GET per task), exactly as in production.
+        return dataclasses.replace(config, poll=policy.scaled(scale))
+    # On a faster clock, AceDataCloud's 1 s gap scaled with it (the scaled scenarios all use AceDataCloud).
     return dataclasses.replace(config, poll=policy.scaled(scale), min_poll_interval=1.0 * scale)
 
 

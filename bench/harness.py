@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import re
 import signal
@@ -23,10 +24,15 @@ from tests.fakes.discord import FakeDiscord, InteractionRecord, Message
 from tests.fakes.luma_provider import FakeLumaProvider
 
 REPO = Path(__file__).resolve().parent.parent
+# Where the bot processes import the bot from: this checkout, or (`--bot-rev`) a snapshot of one commit.
+BOT_TREE = REPO
 PROVIDER_TOKEN = "bench-provider-token"
-# A result message carries the video link; the fake serves videos at /cdn/luma/<task id>.mp4.
-VIDEO_LINK = re.compile(r"/cdn/luma/([0-9a-f-]{36})\.mp4")
+# A result message links the provider's file (in its embed's URL, or its text): the fake serves it at
+# /cdn/luma/<task id>.mp4 (AceDataCloud, UmamiAI), /agents-cdn/<task id>.mp4?... (Agents API) or
+# /cdn/dream-machine/<task id>.mp4.
+VIDEO_LINK = re.compile(r"/(?:cdn/luma|agents-cdn|cdn/dream-machine)/([0-9a-f-]{36})\.mp4")
 RESULT_BUTTON = re.compile(r"luma:(?:extend|retry):([0-9]+)")
+FAILURE_BUTTON = re.compile(r"luma:retry:([0-9]+)")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -119,6 +125,8 @@ class ResultPost:
     task_id: str | None
     posted_at: float  # time.time() of the message's creation, as the fake Discord recorded it
     in_thread: bool
+    failed: bool = False  # a failure notice (a Retry button, no Extend), not a video
+    file_sizes: tuple[int, ...] = ()  # bytes of each attached file (the bytes themselves are dropped)
 
 
 @dataclass
@@ -128,6 +136,7 @@ class Observer:
 
     discord: FakeDiscord
     results: list[ResultPost] = field(default_factory=list)
+    keep_files: bool = False
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def install(self) -> None:
@@ -145,21 +154,30 @@ class Observer:
 
     def _classify(self, message: Message) -> None:
         job_id = None
-        for button in message.buttons():
-            match = RESULT_BUTTON.fullmatch(str(button.get("custom_id", "")))
+        ids = [str(button.get("custom_id", "")) for button in message.buttons()]
+        for custom_id in ids:
+            match = RESULT_BUTTON.fullmatch(custom_id)
             if match:
                 job_id = int(match.group(1))
                 break
         if job_id is None:
             return
-        link = VIDEO_LINK.search(message.content or "")
+        failed = any(FAILURE_BUTTON.fullmatch(c) for c in ids) and not any(":extend:" in c for c in ids)
+        texts = [message.content or ""] + [str(e.get("url") or "") for e in message.embeds]
+        link = next((m for m in (VIDEO_LINK.search(t) for t in texts) if m), None)
         channel = self.discord.world.channels.get(message.channel_id)
+        sizes = tuple(len(f.data) for f in message.files)
+        if not self.keep_files and message.files:
+            # A benchmark posts hundreds of megabytes of video: keep the sizes, not the bytes.
+            message.files = [dataclasses.replace(f, data=b"") for f in message.files]
         self.results.append(
             ResultPost(
                 job_id=job_id,
                 task_id=link.group(1) if link else None,
                 posted_at=message.timestamp.timestamp(),
                 in_thread=bool(channel and channel.is_thread),
+                failed=failed,
+                file_sizes=sizes,
             )
         )
         self._changed.set()
@@ -240,6 +258,8 @@ class BotOptions:
     callbacks: bool = False
     database_url: str | None = None  # default: SQLite in the stage's temporary directory
     label: str = "bot"
+    provider: str = "acedatacloud"  # LUMA_PROVIDER; its base URL is the fake's for that API
+    env: dict[str, str] = field(default_factory=dict)  # more settings (LUMA_PROVIDERS, PROVIDER_*, MEDIA_*)
 
 
 class Stage:
@@ -286,16 +306,20 @@ class Stage:
         # The bot's settings come only from here: none inherited from this shell (and the bot runs in the
         # stage's directory, so no .env is read either).
         ours = {name.upper() for name in Settings.model_fields}
-        env = {k: v for k, v in os.environ.items() if k.upper() not in ours}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k.upper() not in ours and not k.upper().startswith(("PROVIDER_", "LUMA_", "MEDIA_"))
+        }
         env.update(
             {
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(BOT_TREE), os.environ.get("PYTHONPATH")])),
                 "DISCORD_TOKEN": self.discord.token,
                 "DISCORD_API_BASE_URL": self.discord.api_base,
                 "DISCORD_GATEWAY_URL": self.discord.gateway_url,
                 "DISCORD_GUILD_IDS": str(self.guild.id),
-                "LUMA_PROVIDER": "acedatacloud",
-                "LUMA_API_BASE_URL": self.provider.base_url,
+                "LUMA_PROVIDER": options.provider,
+                "LUMA_API_BASE_URL": self.provider.url_for(options.provider),
                 "LUMA_API_TOKEN": PROVIDER_TOKEN,
                 "LUMA_MAX_CONCURRENT": str(options.max_concurrent),
                 "DATABASE_URL": database_url,
@@ -307,10 +331,13 @@ class Stage:
                 "HTTP_LISTEN": "127.0.0.1:0",
             }
         )
+        env.update(options.env)
         if options.callbacks:
             port = free_port()
             env["CALLBACK_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
-            env["CALLBACK_LISTEN"] = f"127.0.0.1:{port}"
+            # HTTP_LISTEN is where the bot's one HTTP server (callbacks included) listens; CALLBACK_LISTEN is
+            # its older name, which HTTP_LISTEN overrides.
+            env["HTTP_LISTEN"] = env["CALLBACK_LISTEN"] = f"127.0.0.1:{port}"
         return env
 
     async def launch(self, options: BotOptions, *, ready_timeout: float = 60.0) -> BotProcess:  # noqa: ASYNC109

@@ -41,6 +41,8 @@ class Target:
 
 def _get(results: dict[str, Any], *path: str) -> Any:
     node: Any = results.get("scenarios", {})
+    if path and isinstance(node.get(path[0]), dict) and "error" in node[path[0]]:
+        return None  # the scenario broke: see errors()
     for key in path:
         if not isinstance(node, dict) or key not in node:
             return None
@@ -111,6 +113,38 @@ def targets(results: dict[str, Any]) -> list[Target]:
                 "ms",
             ),
         ]
+    for name in _names(results, "agents_"):
+        r = _get(results, name)
+        found += _latency_targets(name, r, f"Agents API, {r['running']} running", requests=False)
+    for name in _names(results, "batch_"):
+        r = _get(results, name)
+        where = f"AceDataCloud (batch), {r['running']:,} running"
+        found += _latency_targets(name, r, where, requests=r["running"] <= 50) if r["running"] <= 50 else []
+        found.append(
+            # On a faster clock (--scale) the bot's 1-second gap is scaled too, and so is the limit.
+            Target(f"{name}_poll_rate", f"{where}: poll requests in the busiest second", r["peak_polls_per_s"],
+                   max(1, round(1 / r["scale"])), "", strict=False)
+        )
+    fo = _get(results, "failover")
+    if fo:
+        found += [
+            Target("failover_lost", "Failover: jobs lost", fo["jobs_lost"], 0, "", strict=False),
+            Target("failover_creates", "Failover: creates per job", fo["creates_per_job"], 1.0, "", strict=False),
+        ]
+    for n in sorted({_get(results, k)["deliveries"] for k in _names(results, "media_")}):
+        small = _get(results, f"media_5mb_{n}")
+        large = _get(results, f"media_25mb_{n}")
+        if small and large:
+            found.append(
+                Target(
+                    f"media_{n}_peak",
+                    f"Media, {n} at once: peak memory with 25 MB files over that with 5 MB",
+                    max(large["rss_mb_peak_sampled"], large["rss_mb_peak_hwm"])
+                    - max(small["rss_mb_peak_sampled"], small["rss_mb_peak_hwm"]),
+                    20,
+                    "MB",
+                )
+            )
     if _get(results, "waiting"):
         found.append(
             Target(
@@ -122,6 +156,34 @@ def targets(results: dict[str, Any]) -> list[Target]:
             )
         )
     return found
+
+
+def _names(results: dict[str, Any], prefix: str) -> list[str]:
+    return [k for k in results.get("scenarios", {}) if k.startswith(prefix) and _get(results, k)]
+
+
+def _latency_targets(name: str, r: dict[str, Any], where: str, *, requests: bool) -> list[Target]:
+    out = [
+        Target(f"{name}_p50", f"{where}: posted after the provider finished, p50", r["delivery_ms"]["p50"], 1000,
+               "ms", strict=False),
+        Target(f"{name}_p99", f"{where}: posted after the provider finished, p99", r["delivery_ms"]["p99"], 2500,
+               "ms", strict=False),
+    ]
+    if requests:
+        out.append(Target(f"{name}_requests", f"{where}: provider requests per job", r["requests_per_job"], 3, "",
+                          strict=False))
+    else:
+        out.append(Target(f"{name}_polls", f"{where}: poll requests per job", r["polls_per_job"], 12, "",
+                          strict=False))
+    return out
+
+
+def errors(results: dict[str, Any]) -> list[str]:
+    return [
+        f"{name}: {r['error']}"
+        for name, r in results.get("scenarios", {}).items()
+        if isinstance(r, dict) and "error" in r
+    ]
 
 
 # -- formatting -----------------------------------------------------------------------------------------------
@@ -241,6 +303,43 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 ratio(base["delivery_ms"]["p50"], cb["delivery_ms"]["p50"]),
                 "",
             ),
+        ]
+    for name in _names(results, "agents_") + _names(results, "batch_"):
+        r = _get(results, name)
+        title = (
+            f"5. Agents API, {r['running']:,} running" if name.startswith("agents_")
+            else f"6. AceDataCloud batch, {r['running']:,} running"
+        )
+        d = r["delivery_ms"]
+        out += [
+            (title, "posted after the provider finished p50 / p99", f"{ms(d['p50'])} / {ms(d['p99'])}",
+             " · ".join(x for x in (check(f"{name}_p50"), check(f"{name}_p99")) if x)),
+            (title, "poll requests per job / all provider requests per job",
+             f"{r['polls_per_job']:.2f} / {r['requests_per_job']:.2f}",
+             check(f"{name}_polls") or check(f"{name}_requests")),
+            (title, "poll requests in the busiest second (sliding window)", fmt(r["peak_polls_per_s"]),
+             check(f"{name}_poll_rate")),
+        ]
+    fo = _get(results, "failover")
+    if fo:
+        out += [
+            ("7. Failover", "first provider answers 502 → first create at the second",
+             "–" if fo["collapse_to_second_provider_s"] is None else ms(fo["collapse_to_second_provider_s"] * 1000),
+             ""),
+            ("7. Failover", f"jobs lost ({fo['jobs']} jobs; {fo['accounting']['failed_refunded']} failed with "
+             "their unit back)", fmt(fo["jobs_lost"]), check("failover_lost")),
+            ("7. Failover", "creates per job", fmt(fo["creates_per_job"], 2), check("failover_creates")),
+        ]
+    for name in _names(results, "media_"):
+        r = _get(results, name)
+        title = f"8. Media, {r['size_bytes'] / 1e6:g} MB × {r['deliveries']}"
+        d = r["delivery_ms"]
+        out += [
+            (title, "posted after the provider finished p50 / p99", f"{ms(d['p50'])} / {ms(d['p99'])}", ""),
+            (title, "bot CPU per job / peak memory (growth over idle)",
+             f"{ms(r['cpu_ms_per_job'])} / {max(r['rss_mb_peak_sampled'], r['rss_mb_peak_hwm']):.0f} MB "
+             f"(+{r['peak_growth_mb']:.0f} MB)",
+             check(f"media_{r['deliveries']}_peak") if name.startswith("media_25mb_") else ""),
         ]
     w = _get(results, "waiting")
     if w:
@@ -406,6 +505,23 @@ def _notes(results: dict[str, Any]) -> list[str]:
                 "wire when the task finished."
             )
         notes.append(text)
+    notes += _latency_notes(results, by_key)
+    fo = _get(results, "failover")
+    if fo and (by_key["failover_lost"].met is False or by_key["failover_creates"].met is False):
+        a = fo["accounting"]
+        notes.append(
+            f"**Failover: {fo['jobs_lost']} jobs lost, {fo['creates_per_job']:.2f} creates per job.** "
+            f"{a['lost']} jobs did not end exactly once (ids {a['lost_ids']}), {a['posted_twice']} were posted "
+            f"twice, {a['tasks_without_job']} tasks have no job."
+        )
+    for key, t in by_key.items():
+        if key.startswith("media_") and key.endswith("_peak") and t.met is False:
+            notes.append(
+                f"**{t.label}: +{t.value:.0f} MB.** Only the 25 MB runs re-encode: the encoder's own buffers "
+                "(x264 look-ahead and reference frames for a 720p picture, decoder frames) come on top of what "
+                "the 5 MB runs hold; compare the peak growth per delivery at 5 and at 50 at once in the media "
+                "table to see whether memory follows the number of encodes at once or the files."
+            )
     w = _get(results, "waiting")
     if w and by_key["waiting_rss"].met is False:
         notes.append(f"**Memory per queued job: {w['rss_growth_kb_per_job']:.2f} KB.** {_memory_reading(w)}")
@@ -586,6 +702,13 @@ def results_md(results: dict[str, Any]) -> str:
         "by then the bot has opened the database, the engine has polled the tasks that were running, found "
         "them finished and taken the next jobs from the queue.",
     ]
+    parts += _new_scenarios_how(results)
+    runs = _runs(results)
+    if runs:
+        parts += ["", "Runs these figures come from:", ""] + runs
+    errs = errors(results)
+    if errs:
+        parts += ["", "## Scenarios that did not run to the end", ""] + [f"- {e}" for e in errs]
     if missed:
         parts += ["", "## Targets not met", ""]
         notes = _notes(results)
@@ -667,5 +790,226 @@ def results_md(results: dict[str, Any]) -> str:
             ),
             "",
         ]
-    parts += ["The raw numbers are in `bench/results/latest.json` after a run.", ""]
+    parts += _new_details(results)
+    parts += [
+        "The raw numbers are in `bench/RESULTS.json` (these figures) and `bench/results/latest.json` (the last "
+        "run).",
+        "",
+    ]
     return "\n".join(parts)
+
+
+# -- the scenarios of issues 8, 9 and 10 ----------------------------------------------------------------------
+
+
+def _runs(results: dict[str, Any]) -> list[str]:
+    """One line per command that produced some of these figures (a partial run keeps earlier figures)."""
+    by_command: dict[tuple[str, str], list[str]] = {}
+    for name, r in results.get("scenarios", {}).items():
+        run = r.get("run") if isinstance(r, dict) else None
+        if run:
+            by_command.setdefault((run["command"], run["at"][:10] + (f", bot {run['bot']}" if run.get("bot") else "")), []).append(
+                f"{name.replace('_', ' ')} ({run['duration_s']:.0f} s)"
+            )
+    if len(by_command) <= 1 and not any("--only" in c for c, _ in by_command):
+        return []
+    return [f"- `{c}` on {day}: {', '.join(names)}" for (c, day), names in by_command.items()]
+
+
+def _new_scenarios_how(results: dict[str, Any]) -> list[str]:
+    out = []
+    if _names(results, "agents_") or _names(results, "batch_"):
+        out.append(
+            "- **Polling latency** (5, 6): `/luma generate` requests (all at once; 1,000 at the load rate) with "
+            "the bot's concurrency limit set to the number of tasks *running*, so that many are at the provider "
+            "at once and the next queued job goes as each ends. Each task takes its own time, uniformly "
+            f"{GENERATION_SPREAD[0]:g}–{GENERATION_SPREAD[1]:g} s (seeded). *Posted after the provider "
+            "finished*: the fake's `finished_at` → the result message's creation in the fake Discord. The "
+            "Agents API (`luma`) has no batch lookup and no callbacks: one GET per task per look; AceDataCloud "
+            "asks for up to 50 tasks per POST and allows one poll request a second. Busiest second: the most "
+            "poll requests the fake received within any sliding one-second window."
+        )
+    if _get(results, "failover"):
+        fo = _get(results, "failover")
+        out.append(
+            f"- **Failover** (7): `LUMA_PROVIDERS=luma,dream-machine` (one key each, on the fake's Agents and "
+            f"Dream Machine APIs); {fo['arrival_rate_per_s']:g} `/luma generate` a second for "
+            f"{fo['jobs_before_collapse'] / fo['arrival_rate_per_s']:.0f} s, then every create at the Agents "
+            f"API is answered 502 (`inject(502, path=\"/agents/v1/generations\", times=None)`) while requests "
+            f"go on for {fo['jobs_after_collapse'] / fo['arrival_rate_per_s']:.0f} s more; the run ends when "
+            "every job has its post. *Jobs lost* counts jobs that did not end exactly once as either delivered "
+            "with its unit charged or failed with its unit refunded (from the database afterwards), with one "
+            "post each, plus tasks at the provider that no job owns. A create answered 5xx may have started a "
+            "task, so by design that job fails as *unconfirmed* with its unit back and is never re-sent: those "
+            "jobs count as ended, not lost."
+        )
+    if _names(results, "media_"):
+        out.append(
+            "- **Result media** (8): the fake provider serves one cached mp4 (`python -m bench.media` makes it "
+            "once under `bench/results/`: 5 s of 1280×720 at 24 fps, every frame fresh noise so no encoder "
+            "can shrink it for free, with an AAC track, grown to the exact size by a `free` box). The bot "
+            "(callbacks on, so the result is fetched at once) has all its tasks finish at the same moment: it "
+            "downloads each file (`MEDIA_CONCURRENT_DOWNLOADS=4`), attaches the 5 MB one as it is and "
+            "re-encodes the 25 MB one below the server's 10 MiB limit (`MEDIA_CONCURRENT_ENCODES=1`), then "
+            "posts. CPU from the moment the tasks finish to the last post, ÷ deliveries; memory: the bot's "
+            "resident set sampled every 50 ms and its `VmHWM`; growth is over the idle bot just before. The "
+            "target for *peak memory must not grow with the file size* is read as: at the same number of "
+            "deliveries, peak with 25 MB files is less than 20 MB (the difference of one file) above peak "
+            "with 5 MB files."
+        )
+    return out
+
+
+def _latency_section(name: str, r: dict[str, Any]) -> str:
+    d, split, g = r["delivery_ms"], r["delivery_split_ms"], r["generation_s"]
+    title = (
+        f"5. Agents API (one GET per task), {r['running']:,} running"
+        if name.startswith("agents_")
+        else f"6. AceDataCloud (batch polling), {r['running']:,} running"
+    )
+    pt, pa = r["polls_per_task"], r["polls_after_finish_per_task"]
+    data = [
+        ("jobs / running at once (most seen at the provider)",
+         f"{r['jobs']:,} / {r['running']:,} ({r['max_concurrent_tasks']:,}); requests {r['arrivals']}"),
+        ("generation time per task", f"p50 {g['p50']:.1f} s, min–max {g['min']:.1f}–{g['max']:.1f} s"),
+        ("posted after the provider finished p50 / p99 / max",
+         f"{ms(d['p50'])} / {ms(d['p99'])} / {ms(d['max'])} ({r['delivery_over_2_5s']} over 2.5 s)"),
+        ("… finished → the poll that saw it, p50 / p99",
+         f"{ms(split['finished_to_poll']['p50'])} / {ms(split['finished_to_poll']['p99'])}"),
+        ("… that poll → result posted, p50 / p99",
+         f"{ms(split['poll_to_posted']['p50'])} / {ms(split['poll_to_posted']['p99'])}"),
+        ("provider requests",
+         f"{r['creates']:,} creates + {r['polls']:,} polls = {r['requests_per_job']:.2f} per job "
+         f"({r['polls_per_job']:.2f} polls)"),
+        ("looks at one task p50 / max (of them after it finished: max)",
+         f"{pt['p50']:.0f} / {pt['max']:.0f} ({pa['max']:.0f})" if pt["p50"] is not None else "–"),
+        ("poll requests: busiest second / mean per second / shortest gap",
+         f"{r['peak_polls_per_s']:,} / {r['mean_polls_per_s']:.2f} / "
+         + ("–" if r["min_poll_gap_s"] is None else f"{r['min_poll_gap_s'] * 1000:,.0f} ms")),
+        ("first look at a task after its creation p50 / p99",
+         "–" if r["first_poll_s"]["p50"] is None
+         else f"{r['first_poll_s']['p50']:.1f} s / {r['first_poll_s']['p99']:.1f} s"),
+        ("gap between two looks at one task p50 / p99",
+         "–" if r["poll_gap_s"]["p50"] is None
+         else f"{r['poll_gap_s']['p50']:.1f} s / {r['poll_gap_s']['p99']:.1f} s"),
+        ("results posted (failure notices) / unmatched", f"{r['results']:,} ({r['failed_posts']}) / "
+         f"{r['results_unmatched']}"),
+        ("bot CPU per job / resident memory after", f"{r['cpu_ms_per_job']:.1f} ms / {r['rss_mb_after']:.0f} MB"),
+        ("first request → last result posted", f"{r['elapsed_s']:.0f} s"),
+    ]
+    return f"### {title}\n\n" + _md_table(("measure", "value"), data)
+
+
+def _failover_section(fo: dict[str, Any]) -> str:
+    a = fo["accounting"]
+    before, after = fo["creates_before_collapse"], fo["creates_after_collapse"]
+    d = fo["delivery_ms"]
+    data = [
+        ("jobs (before / after the collapse)",
+         f"{fo['jobs']} ({fo['jobs_before_collapse']} / {fo['jobs_after_collapse']}), "
+         f"{fo['arrival_rate_per_s']:g} a second"),
+        ("collapse → first create at the second provider",
+         "–" if fo["collapse_to_second_provider_s"] is None else ms(fo["collapse_to_second_provider_s"] * 1000)),
+        ("creates before the collapse: luma / dream-machine", f"{before['luma']} / {before['dream-machine']}"),
+        ("creates after it: luma (all answered 502) / dream-machine", f"{after['luma']} / {after['dream-machine']}"),
+        ("of the 502s, after the switch (probes of the first provider)",
+         f"{fo['refused_after_switch']} (at {', '.join(f'{t:g}' for t in fo['refused_at_s'])} s after the collapse)"
+         if fo["refused_at_s"] else "0"),
+        ("creates per job / tasks made per job", f"{fo['creates_per_job']:.2f} / {fo['tasks_per_job']:.2f}"),
+        ("delivered, unit charged (by provider)",
+         f"{a['delivered_charged']} ({', '.join(f'{k} {v}' for k, v in a['delivered_by_provider'].items())})"),
+        ("failed, unit refunded (by reason)",
+         f"{a['failed_refunded']} ({', '.join(f'{k} {v}' for k, v in a['failures_by_kind'].items()) or '–'})"),
+        ("jobs lost / posted twice / tasks no job owns",
+         f"{a['lost']} / {a['posted_twice']} / {a['tasks_without_job']}"),
+        ("delivered results: posted after the provider finished p50 / p99",
+         f"{ms(d['p50'])} / {ms(d['p99'])}"),
+    ]
+    return "### 7. Failover (luma → dream-machine)\n\n" + _md_table(("measure", "value"), data)
+
+
+def _media_table(results: dict[str, Any]) -> str:
+    names = _names(results, "media_")
+    heads = ["measure"] + [
+        f"{_get(results, n)['size_bytes'] / 1e6:g} MB × {_get(results, n)['deliveries']}" for n in names
+    ]
+    rs = [_get(results, n) for n in names]
+
+    def row(label: str, f: Any) -> tuple[str, ...]:
+        return (label, *(f(r) for r in rs))
+
+    data = [
+        row("re-encoded to fit 10 MiB", lambda r: "yes" if r["reencoded"] else "no (attached as is)"),
+        row("results with the video attached / as a link",
+            lambda r: f"{r['results_with_video']} / {r['results_link_only']}"),
+        row("attached file size (max)", lambda r: fmt((r["attached_bytes"]["max"] or 0) / 2**20, 2, "MiB")),
+        row("posted after the provider finished p50", lambda r: ms(r["delivery_ms"]["p50"])),
+        row("… p99 / max", lambda r: f"{ms(r['delivery_ms']['p99'])} / {ms(r['delivery_ms']['max'])}"),
+        row("all posted after", lambda r: f"{r['elapsed_s']:.1f} s"),
+        row("bot CPU per job", lambda r: ms(r["cpu_ms_per_job"])),
+        row("bot memory idle → peak (sampled / VmHWM)",
+            lambda r: f"{r['rss_mb_before']:.0f} → {r['rss_mb_peak_sampled']:.0f} / {r['rss_mb_peak_hwm']:.0f} MB"),
+        row("peak growth per delivery at once", lambda r: f"{r['peak_growth_mb_per_job']:.1f} MB"),
+        row("memory after (settled)", lambda r: f"{r['rss_mb_after']:.0f} MB"),
+        row("temporary files left", lambda r: fmt(r["temp_files_left"])),
+    ]
+    return "### 8. Result media\n\n" + _md_table(tuple(heads), data)
+
+
+def _new_details(results: dict[str, Any]) -> list[str]:
+    parts: list[str] = []
+    for name in _names(results, "agents_") + _names(results, "batch_"):
+        parts += [_latency_section(name, _get(results, name)), ""]
+    fo = _get(results, "failover")
+    if fo:
+        parts += [_failover_section(fo), ""]
+    if _names(results, "media_"):
+        parts += [_media_table(results), ""]
+    return parts
+
+
+def _latency_notes(results: dict[str, Any], by_key: dict[str, Target]) -> list[str]:
+    """Why a polling-latency target is missed, from the run's own figures and the bot's poll policy."""
+    notes = []
+    try:
+        from bot.jobs.policy import PollPolicy
+
+        policy = PollPolicy()
+    except Exception:  # the report must not depend on the bot's internals to be written
+        policy = None
+    for name in _names(results, "agents_") + _names(results, "batch_"):
+        r = _get(results, name)
+        missed = [t for k, t in by_key.items() if k.startswith(name + "_") and t.met is False]
+        if not missed:
+            continue
+        split, gap = r["delivery_split_ms"], r["poll_gap_s"]
+        where = "Agents API" if name.startswith("agents_") else "AceDataCloud"
+        text = (
+            f"**{where}, {r['running']:,} running: " + "; ".join(f"{t.label.split(': ', 1)[1]} "
+            f"{fmt(t.value, 2 if t.unit == '' else 0, t.unit)} (target {'<' if t.strict else '≤'} {t.limit:g}"
+            f"{' ' + t.unit if t.unit else ''})" for t in missed) + ".** "
+            f"Each task was looked at {r['polls_per_task']['p50']:.0f} times (p50; max "
+            f"{r['polls_per_task']['max']:.0f}), {gap['p50'] * 1000:,.0f} ms apart (p50); the busiest second "
+            f"had {r['peak_polls_per_s']:,} poll requests. Finished → the poll that saw it: p50 "
+            f"{ms(split['finished_to_poll']['p50'])}, p99 {ms(split['finished_to_poll']['p99'])}; that poll → "
+            f"posted: p50 {ms(split['poll_to_posted']['p50'])}, p99 {ms(split['poll_to_posted']['p99'])}."
+        )
+        fine = getattr(policy, "fine_interval", None)
+        coalesce = getattr(policy, "coalesce", None)
+        if gap["p50"] is not None and gap["p50"] < 0.2 and fine is not None and coalesce is not None:
+            text += (
+                f" The looks come back to back: the poller takes every task due within its coalescing window "
+                f"({coalesce:g} s) and schedules the next look at a task near its expected finish "
+                f"{fine:g} s later"
+                + (", inside that window, so the task is due again at once" if fine <= coalesce else "")
+                + "; AceDataCloud's client waits 1 s between requests, but the Agents API's client has no "
+                "minimum gap, so nothing paces the loop."
+            )
+        elif split["finished_to_poll"]["p99"] and split["finished_to_poll"]["p99"] > 2500:
+            text += (
+                " The slow ones are tasks that finished before the bot expected them to (it starts looking "
+                "closely only near the shortest time it expects; until it has timed a few videos of its own "
+                "that comes from the provider's documented typical time) and waited for a far look."
+            )
+        notes.append(text)
+    return notes
