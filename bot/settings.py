@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -49,6 +50,13 @@ def _env_name(provider: str, what: str) -> str:
     return f"PROVIDER_{provider.upper().replace('-', '_')}_{what}"
 
 
+def _iterable(value: object) -> Iterable[Any]:
+    """`value` as an iterable, failing as iterating it would: "before" validators get pydantic's raw input."""
+    if not isinstance(value, Iterable):
+        raise TypeError(f"{type(value).__name__!r} object is not iterable")
+    return value
+
+
 def _int_list(value: object) -> list[int]:
     if value is None or value == "":
         return []
@@ -56,7 +64,7 @@ def _int_list(value: object) -> list[int]:
         return [int(part) for part in value.replace(" ", "").split(",") if part]
     if isinstance(value, int):
         return [value]
-    return [int(part) for part in value]  # type: ignore[union-attr]
+    return [int(part) for part in _iterable(value)]
 
 
 def bot_home() -> Path:
@@ -210,7 +218,11 @@ class Settings(DatabaseSettings):
     def _split_providers(cls, value: object) -> list[str]:
         if value is None or value == "":
             return []
-        names = [p.strip().lower() for p in value.split(",")] if isinstance(value, str) else list(value)  # type: ignore[arg-type]
+        names = (
+            [p.strip().lower() for p in value.split(",")]
+            if isinstance(value, str)
+            else list(_iterable(value))
+        )
         names = [n for n in names if n]
         unknown = [n for n in names if n not in PROVIDER_NAMES]
         if unknown:

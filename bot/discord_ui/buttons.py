@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 import discord
 
 from bot.discord_ui import flow, modals, result_actions, texts
 from bot.discord_ui.errors import guarded
 from bot.store.models import Job
+
+if TYPE_CHECKING:  # for annotations only
+    from bot.jobs.ports import JobView
 
 EXTEND_ID = "luma:extend:{job_id}"
 REGENERATE_ID = "luma:regen:{job_id}"
@@ -42,8 +45,8 @@ class _JobButton:
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
-    ) -> Any:
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> Self:
         return cls(int(match["job_id"]))
 
 
@@ -104,7 +107,7 @@ DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
 )
 
 
-def result_view(job: Job) -> discord.ui.View:
+def result_view(job: Job | JobView) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(ExtendButton(job.id))
     view.add_item(RegenerateButton(job.id))
@@ -113,7 +116,7 @@ def result_view(job: Job) -> discord.ui.View:
     return view
 
 
-def retry_view(job: Job) -> discord.ui.View:
+def retry_view(job: Job | JobView) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(RetryButton(job.id))
     return view

@@ -20,7 +20,8 @@ from bot.luma.options import OptionDefaults, usable_defaults
 from bot.luma.types import DEFAULT_ASPECT_RATIO
 
 
-def _choices(values: list[str], default: str | None) -> list[app_commands.Choice[str]]:
+def _choices(values: list[str], default: str | None) -> list[app_commands.Choice[str | int | float]]:
+    # Typed as discord.py's parameter table holds choices (a list is invariant), though every value is a str.
     return [app_commands.Choice(name=f"{v} (default)" if v == default else v, value=v) for v in values]
 
 

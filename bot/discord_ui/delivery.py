@@ -191,6 +191,7 @@ class DiscordDelivery:
             everyone=False, roles=False, users=[discord.Object(job.user_id)], replied_user=False
         )
         files: list[discord.File] = []
+        view: discord.ui.View | None
         if job.state == JobState.COMPLETED:
             embed, view = result_embed(job), result_view(job)
             kind = attachment.kind if attachment is not None else Kind.LINK

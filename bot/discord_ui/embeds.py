@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -15,6 +16,9 @@ from bot.discord_ui import texts
 from bot.luma.capabilities import SPECS
 from bot.luma.options import VideoOptions
 from bot.store.models import FailureKind, Job, JobAction, JobState
+
+if TYPE_CHECKING:  # for annotations only: the Discord layer draws both a stored job and the engine's view
+    from bot.jobs.ports import JobView
 
 # Embed descriptions hold 4096 characters and prompts up to 5000: the full prompt is in the job record.
 PROMPT_DISPLAY_LIMIT = 1500
@@ -44,7 +48,7 @@ def thread_name(prompt: str) -> str:
     return cleaned or texts.DEFAULT_THREAD_NAME
 
 
-def options_text(job: Job) -> str:
+def options_text(job: Job | JobView) -> str:
     """The options the video was (or will be) made with, as stored once checked: model, resolution and
     duration are the values used, defaults included."""
     opts = VideoOptions.from_json(job.options)
@@ -70,7 +74,7 @@ def options_text(job: Job) -> str:
 
 
 def status_line(
-    job: Job,
+    job: Job | JobView,
     *,
     position: int = 0,
     held_up: str | None = None,
@@ -92,7 +96,7 @@ def status_line(
 
 
 def status_embed(
-    job: Job,
+    job: Job | JobView,
     *,
     position: int = 0,
     held_up: str | None = None,
@@ -122,7 +126,7 @@ def status_embed(
     return embed
 
 
-def result_embed(job: Job) -> discord.Embed:
+def result_embed(job: Job | JobView) -> discord.Embed:
     title = texts.RESULT_TITLE_EXTEND if job.action == JobAction.EXTEND else texts.RESULT_TITLE_GENERATE
     embed = discord.Embed(title=title, description=show_prompt(job.prompt), colour=COLOR_DONE)
     if job.video_url and len(job.video_url) <= 2000:
@@ -141,7 +145,7 @@ def result_embed(job: Job) -> discord.Embed:
     return embed
 
 
-def failure_embed(job: Job) -> discord.Embed:
+def failure_embed(job: Job | JobView) -> discord.Embed:
     embed = discord.Embed(title=texts.FAILURE_TITLE, description=show_prompt(job.prompt), colour=COLOR_FAILED)
     embed.set_footer(text=texts.job_footer(job.id))
     return embed

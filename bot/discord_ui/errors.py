@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 
 import discord
 from discord import app_commands
@@ -99,7 +99,7 @@ def _interaction_what(interaction: discord.Interaction) -> str:
     command = interaction.command
     if command is not None:
         return f"command /{command.qualified_name}"
-    data = interaction.data or {}
+    data: Mapping[str, object] = interaction.data or {}
     custom_id = data.get("custom_id") if isinstance(data, dict) else None
     return f"interaction {custom_id or interaction.type.name}"
 

@@ -94,11 +94,11 @@ def role_ids(user: discord.abc.User) -> tuple[int, ...]:
 
 def interaction_channel(interaction: discord.Interaction) -> Any:
     channel = interaction.channel
-    if channel is None:
-        channel = interaction.client.get_partial_messageable(
-            interaction.channel_id or 0, guild_id=interaction.guild_id
-        )
-    return channel
+    if channel is not None:
+        return channel
+    return interaction.client.get_partial_messageable(
+        interaction.channel_id or 0, guild_id=interaction.guild_id
+    )
 
 
 def base_request(interaction: discord.Interaction, prompt: str, **fields: Any) -> JobRequest:

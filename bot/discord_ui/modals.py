@@ -19,7 +19,7 @@ MODAL_PROMPT_MAX = 4000
 
 def extend_modal(job_id: int) -> discord.ui.Modal:
     modal = discord.ui.Modal(title=texts.MODAL_TITLE, custom_id=EXTEND_MODAL_ID.format(job_id=job_id))
-    prompt = discord.ui.TextInput(
+    prompt: discord.ui.TextInput[discord.ui.Modal] = discord.ui.TextInput(
         custom_id=PROMPT_INPUT_ID,
         style=discord.TextStyle.paragraph,
         required=True,

@@ -285,15 +285,15 @@ class JsonHttp:
             body = _parse_json(text)
             if body is not _NOT_JSON:
                 return body, None, status
-            err = ProviderUnavailable(
+            not_json = ProviderUnavailable(
                 f"{what}: answer is not JSON ({content_type or 'no content type'}): {snippet(self.redact(text))}",
                 status=status,
             )
             if create:
                 # It answered 2xx, so a task probably exists; we just cannot read its id.
-                err.maybe_submitted = True
-                raise err
-            return err, None, status
+                not_json.maybe_submitted = True
+                raise not_json
+            return not_json, None, status
         if 300 <= status < 400:
             raise InvalidRequest(f"{what}: unexpected redirect; check the provider base URL", status=status)
 

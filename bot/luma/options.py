@@ -39,7 +39,7 @@ class VideoOptions:
 
     def requested(self) -> VideoOptions:
         """What the member asked for, without the defaults one provider filled in."""
-        keep = {k: getattr(self, k) if k in self.chosen else None for k in CHOOSABLE}
+        keep: dict[str, Any] = {k: getattr(self, k) if k in self.chosen else None for k in CHOOSABLE}
         return replace(self, **keep)
 
     @classmethod

@@ -55,7 +55,9 @@ def is_local_url(url: str | None) -> bool:
     if not url:
         return False
     host = urlsplit(url).hostname
-    return bool(host) and host_refusal(host) is not None
+    if not host:
+        return False
+    return host_refusal(host) is not None
 
 
 class _PublicResolver(AbstractResolver):

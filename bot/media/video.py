@@ -142,7 +142,7 @@ def _encode(source: Path, dest: Path, info: VideoInfo, video_bitrate: int, audio
                 "maxrate": str(int(video_bitrate * 1.2)),
                 "bufsize": str(int(video_bitrate * 2)),
             }
-            streams = [in_video]
+            streams: list[av.VideoStream | av.AudioStream] = [in_video]
             audio = None
             if audio_bitrate and src.streams.audio:
                 in_audio = src.streams.audio[0]
@@ -151,12 +151,13 @@ def _encode(source: Path, dest: Path, info: VideoInfo, video_bitrate: int, audio
                 audio.layout = "stereo" if in_audio.codec_context.channels > 1 else "mono"
                 audio.bit_rate = audio_bitrate
             for packet in src.demux(*streams):
+                # Only the video and audio streams are demuxed, so a frame is one or the other.
                 for frame in packet.decode():
-                    if packet.stream.type == "video":
+                    if isinstance(frame, av.VideoFrame):
                         if (frame.width, frame.height) != (width, height):
                             frame = frame.reformat(width=width, height=height, format="yuv420p")
                         out.mux(video.encode(frame))
-                    elif audio is not None:
+                    elif isinstance(frame, av.AudioFrame) and audio is not None:
                         out.mux(audio.encode(frame))
             out.mux(video.encode(None))
             if audio is not None:

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from tortoise.exceptions import IntegrityError, ValidationError
 from tortoise.expressions import F, Q
@@ -46,7 +46,9 @@ def _storable(values: dict[str, Any]) -> dict[str, Any]:
                 raise UnstorableValue(f"{name}: not valid Unicode text") from None
         field = Job._meta.fields_map[name]
         try:
-            field.to_db_value(value, None)
+            # Tortoise's stubs want the model or an instance, but its fields accept None (no instance to update),
+            # which is what a check before any instance exists needs.
+            field.to_db_value(value, None)  # type: ignore[arg-type]
         except (ValidationError, TypeError, ValueError):
             raise UnstorableValue(f"{name}: {_described(value)} does not fit its column") from None
         # Integer columns declare their range as constraints but do not check it.
@@ -389,9 +391,12 @@ async def next_poll_time() -> datetime | None:
 
 async def running_per_key() -> dict[str, int]:
     counts: dict[str, int] = {}
-    for key_id in await Job.filter(state__in=ACTIVE_STATES, key_id__isnull=False).values_list(
-        "key_id", flat=True
-    ):
+    # Tortoise types every values_list as tuples, but flat=True with one field gives the values themselves.
+    key_ids = cast(
+        list[str],
+        await Job.filter(state__in=ACTIVE_STATES, key_id__isnull=False).values_list("key_id", flat=True),
+    )
+    for key_id in key_ids:
         counts[key_id] = counts.get(key_id, 0) + 1
     return counts
 
@@ -425,6 +430,7 @@ async def next_delivery_time() -> datetime | None:
         times.append(utcnow())
     later = await waiting.filter(next_delivery_at__isnull=False).order_by("next_delivery_at").first()
     if later is not None:
+        assert later.next_delivery_at is not None  # the query asked for a job that has one
         times.append(later.next_delivery_at)
     unplaced = await waiting.filter(placed_at__isnull=True).order_by("created_at").first()
     if unplaced is not None:

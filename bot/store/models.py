@@ -2,6 +2,9 @@
 
 A *job* is our record of one video request; a *task* is the provider's. A job row holds everything needed
 to finish it after a restart, so no state lives only in memory.
+
+Each foreign key `x` also gives an instance the attribute `x_id`; the models declare those as bare annotations
+(`guild_id: int`) for the type checker. Tortoise makes fields only of `Field` values, so they add no columns.
 """
 
 from __future__ import annotations
@@ -93,6 +96,8 @@ class RoleLimit(Model):
     guild: fields.ForeignKeyRelation[Guild] = fields.ForeignKeyField(
         "models.Guild", related_name="role_limits", on_delete=fields.CASCADE
     )
+    # The ids Tortoise sets from the keys above (annotations only, no columns: see the module docstring).
+    guild_id: int
     role_id = fields.BigIntField()
     limit = fields.IntField()  # millicredits
 
@@ -111,6 +116,9 @@ class UserLimit(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="limits", on_delete=fields.CASCADE
     )
+    # The ids Tortoise sets from the keys above (annotations only, no columns: see the module docstring).
+    guild_id: int
+    user_id: int
     limit = fields.IntField()  # millicredits
 
     class Meta:
@@ -133,6 +141,9 @@ class QuotaUsage(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="usage", on_delete=fields.CASCADE
     )
+    # The ids Tortoise sets from the keys above (annotations only, no columns: see the module docstring).
+    guild_id: int
+    user_id: int
     period_start = fields.DatetimeField()
     used = fields.IntField(default=0)
     held = fields.IntField(default=0)
@@ -151,6 +162,8 @@ class BudgetUsage(Model):
     guild: fields.ForeignKeyRelation[Guild] = fields.ForeignKeyField(
         "models.Guild", related_name="budget_usage", on_delete=fields.CASCADE
     )
+    # The ids Tortoise sets from the keys above (annotations only, no columns: see the module docstring).
+    guild_id: int
     period = fields.CharEnumField(QuotaPeriod, max_length=8)
     period_start = fields.DatetimeField()
     used = fields.BigIntField(default=0)
@@ -165,6 +178,9 @@ class Job(Model):
     id = fields.BigIntField(primary_key=True, generated=True)
     guild: fields.ForeignKeyRelation[Guild] = fields.ForeignKeyField("models.Guild", related_name="jobs")
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField("models.User", related_name="jobs")
+    # The ids Tortoise sets from the keys above (annotations only, no columns: see the module docstring).
+    guild_id: int
+    user_id: int
     # Where the request came from and where the answer goes (Discord snowflakes, stored as plain ints so the
     # store knows nothing of Discord).
     channel_id = fields.BigIntField()
@@ -182,6 +198,7 @@ class Job(Model):
     parent: fields.ForeignKeyNullableRelation[Job] = fields.ForeignKeyField(
         "models.Job", related_name="children", null=True, on_delete=fields.SET_NULL
     )
+    parent_id: int | None
     parent_video_id = fields.CharField(max_length=128, null=True)
     parent_video_url = fields.TextField(null=True)
 
@@ -258,6 +275,10 @@ class QuotaEntry(Model):
     budget_usage: fields.ForeignKeyNullableRelation[BudgetUsage] = fields.ForeignKeyField(
         "models.BudgetUsage", related_name="entries", null=True, on_delete=fields.SET_NULL
     )
+    # The ids Tortoise sets from the keys above (annotations only, no columns: see the module docstring).
+    job_id: int
+    usage_id: int
+    budget_usage_id: int | None
     state = fields.CharEnumField(LedgerState, max_length=16, default=LedgerState.HELD)
     # Millicredits held. The database default (one credit) is what every entry from before credits held.
     amount = fields.BigIntField(default=1000, db_default=1000)

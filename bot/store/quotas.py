@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
@@ -212,8 +213,12 @@ class QuotaBook:
             return override.limit, period
         role_ids = list(role_ids)
         if role_ids:
-            limits = await RoleLimit.filter(guild_id=guild_id, role_id__in=role_ids).values_list(
-                "limit", flat=True
+            # Tortoise types every values_list as tuples, but flat=True with one field gives the values.
+            limits = cast(
+                list[int],
+                await RoleLimit.filter(guild_id=guild_id, role_id__in=role_ids).values_list(
+                    "limit", flat=True
+                ),
             )
             if limits:
                 return max(limits), period
@@ -361,14 +366,14 @@ class QuotaBook:
                 total__lte=reservation.budget - amount
             )
         if not await budget.update(held=F("held") + amount):
-            row = await BudgetUsage.get(id=reservation.budget_usage_id)
+            budget_row = await BudgetUsage.get(id=reservation.budget_usage_id)
             assert reservation.budget_start is not None and reservation.budget_resets_at is not None
             raise BudgetExceeded(
                 BudgetStatus(
                     budget=reservation.budget,
                     period=reservation.budget_period,
-                    used=row.used,
-                    held=row.held,
+                    used=budget_row.used,
+                    held=budget_row.held,
                     period_start=reservation.budget_start,
                     resets_at=reservation.budget_resets_at,
                 ),

@@ -37,7 +37,7 @@ def parse_generation(obj: Any) -> TaskResult:
         raise ProviderUnavailable(f"{PROVIDER}: generation has no id")
     raw = dict(obj)
     state = str(obj.get("state") or "").strip().lower()
-    assets = obj.get("assets") if isinstance(obj.get("assets"), Mapping) else {}
+    assets = found if isinstance(found := obj.get("assets"), Mapping) else {}
     if state == "queued":
         return TaskResult(task_id=task_id, state=TaskState.QUEUED, raw=raw)
     if state == "completed":

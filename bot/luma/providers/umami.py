@@ -103,7 +103,7 @@ def parse_generation(obj: Any) -> TaskResult:
         raise ProviderUnavailable(f"{PROVIDER}: generation has no id")
     raw = dict(obj)
     state = str(obj.get("state") or "").strip().lower()
-    video = obj.get("video") if isinstance(obj.get("video"), Mapping) else {}
+    video = found if isinstance(found := obj.get("video"), Mapping) else {}
     video_url = as_str(video.get("url"))
 
     if state in _FAILED_STATES:
