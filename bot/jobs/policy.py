@@ -49,6 +49,12 @@ class PollPolicy:
         """With callbacks, polls only catch the callbacks that get lost: rarely, and in big batches."""
         return cls(first_poll=60.0, min_interval=30.0, max_interval=60.0, age_factor=0.25, coalesce=10.0)
 
+    @property
+    def batch_window(self) -> float:
+        """How far ahead of their time due tasks join a poll: less than half the close interval, or a task just
+        polled would be due again at once and a provider without a batch lookup would be asked in a loop."""
+        return min(self.coalesce, min(self.fine_interval, self.max_interval) * 0.5)
+
     def interval(self, age_seconds: float) -> float:
         return min(self.max_interval, max(self.min_interval, age_seconds * self.age_factor))
 

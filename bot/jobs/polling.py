@@ -58,7 +58,7 @@ class Poller:
     async def run(self) -> None:
         ctx = self.ctx
         while not ctx.stopping:
-            horizon = store.utcnow() + timedelta(seconds=ctx.config.poll.coalesce)
+            horizon = store.utcnow() + timedelta(seconds=ctx.config.poll.batch_window)
             due = await store.due_for_poll(horizon, ROUND_SIZE)
             if not due:
                 await ctx.poll.wait(await store.next_poll_time())
@@ -93,7 +93,7 @@ class Poller:
                 await asyncio.sleep(wait)
                 # While we waited for the key's rate limit more of its jobs fell due (callbacks among them):
                 # take them in this request rather than leaving them for the next one.
-                horizon = store.utcnow() + timedelta(seconds=ctx.config.poll.coalesce)
+                horizon = store.utcnow() + timedelta(seconds=ctx.config.poll.batch_window)
                 fresh = [
                     j
                     for j in await store.due_for_poll(horizon, ROUND_SIZE)

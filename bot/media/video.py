@@ -133,12 +133,17 @@ def _encode(source: Path, dest: Path, info: VideoInfo, video_bitrate: int, audio
         options = {"movflags": "+faststart"}
         with av.open(str(source)) as src, av.open(str(dest), "w", format="mp4", options=options) as out:
             in_video = src.streams.video[0]
+            in_video.codec_context.thread_count = 1  # decoder threads each hold frames; one keeps memory flat
             rate = in_video.average_rate or in_video.guessed_rate or Fraction(24)
             video = out.add_stream("libx264", rate=rate)
             video.width, video.height, video.pix_fmt = width, height, "yuv420p"
             video.bit_rate = video_bitrate
             video.options = {
                 "preset": "veryfast",
+                # x264 keeps a window of frames for rate control and a few per thread: bounded here, so an
+                # encode holds a few frames rather than dozens, whatever the file's size.
+                "rc-lookahead": "10",
+                "threads": "2",
                 "maxrate": str(int(video_bitrate * 1.2)),
                 "bufsize": str(int(video_bitrate * 2)),
             }
