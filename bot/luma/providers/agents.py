@@ -4,14 +4,13 @@ batch lookup; result links are presigned for one hour, so the generation id is w
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 from bot.luma.capabilities import LUMA_AGENTS
 from bot.luma.errors import InvalidRequest, LumaError, ProviderUnavailable, TaskNotFound
-from bot.luma.http import JsonProviderClient, as_str
-from bot.luma.providers.luma_common import NIL_GENERATION, fetch_each, map_luma_error, not_found
+from bot.luma.http import as_str
+from bot.luma.providers.luma_common import NIL_GENERATION, GenerationsClient, map_luma_error
 from bot.luma.types import ExtendRequest, GenerateRequest, TaskFailure, TaskResult, TaskState
 
 PROVIDER = LUMA_AGENTS.name
@@ -91,15 +90,11 @@ def _url_ref(url: str | None) -> dict[str, str] | None:
     return {"url": url} if url else None
 
 
-class LumaAgentsClient(JsonProviderClient):
+class LumaAgentsClient(GenerationsClient):
     provider = PROVIDER
     default_base_url = DEFAULT_BASE_URL
     map_error = staticmethod(map_error)
-    # No batch lookup: `get_tasks` sends one GET per task, a few at a time, so a "batch" is only how many
-    # tasks one polling round takes.
-    max_batch = 50
-    # GET is not rate limited (only creates are: requests per minute and concurrent generations).
-    min_poll_interval = 0.0
+    parse = staticmethod(parse_generation)
 
     async def generate(self, req: GenerateRequest) -> str:
         video: dict[str, Any] = {}
@@ -127,25 +122,7 @@ class LumaAgentsClient(JsonProviderClient):
         _put(body, "user_id", user_id)
         if video:
             body["video"] = video
-        answer = await self._http.request("POST", "/generations", json_body=body, create=True)
-        task_id = as_str(answer.get("id")) if isinstance(answer, Mapping) else None
-        if not task_id:
-            # It answered 2xx, so a paid generation may exist even though we cannot name it.
-            raise ProviderUnavailable(f"{PROVIDER}: create answer has no generation id", maybe_submitted=True)
-        return task_id
-
-    async def get_task(self, task_id: str) -> TaskResult:
-        try:
-            body = await self._http.request("GET", f"/generations/{quote(task_id, safe='')}")
-        except InvalidRequest as exc:
-            raise not_found(exc) from None
-        result = parse_generation(body)
-        if result.task_id != task_id:
-            raise TaskNotFound(f"{PROVIDER}: asked for generation {task_id!r}, got {result.task_id!r}")
-        return result
-
-    async def get_tasks(self, task_ids: Sequence[str]) -> dict[str, TaskResult]:
-        return await fetch_each(PROVIDER, task_ids, self.get_task)
+        return await self._post_create("/generations", body)
 
     async def verify_token(self) -> None:
         """One free request: a lookup of a generation that cannot exist (401 bad key, 404 good key)."""

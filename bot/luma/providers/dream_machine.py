@@ -4,14 +4,13 @@ the function that turns a Generation object into a TaskResult. Callbacks POST th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 from bot.luma.capabilities import DREAM_MACHINE
-from bot.luma.errors import InvalidRequest, LumaError, ProviderUnavailable, TaskNotFound
-from bot.luma.http import JsonProviderClient, as_str, looks_like_moderation
-from bot.luma.providers.luma_common import fetch_each, map_luma_error, not_found
+from bot.luma.errors import InvalidRequest, LumaError, ProviderUnavailable
+from bot.luma.http import as_str, looks_like_moderation
+from bot.luma.providers.luma_common import GenerationsClient, map_luma_error
 from bot.luma.types import ExtendRequest, GenerateRequest, TaskFailure, TaskResult, TaskState
 
 PROVIDER = DREAM_MACHINE.name
@@ -83,12 +82,11 @@ def _image(url: str | None) -> dict[str, str] | None:
     return {"type": "image", "url": url} if url else None
 
 
-class DreamMachineClient(JsonProviderClient):
+class DreamMachineClient(GenerationsClient):
     provider = PROVIDER
     default_base_url = DEFAULT_BASE_URL
     map_error = staticmethod(map_error)
-    max_batch = 50  # one GET per task (no batch lookup); this is how many one polling round takes
-    min_poll_interval = 0.0
+    parse = staticmethod(parse_generation)
 
     async def generate(self, req: GenerateRequest) -> str:
         body = self._body(req.prompt, req.model, req.resolution, req.callback_url)
@@ -125,25 +123,7 @@ class DreamMachineClient(JsonProviderClient):
         return body
 
     async def _create(self, body: dict[str, Any]) -> str:
-        body = {k: v for k, v in body.items() if v is not None}
-        answer = await self._http.request("POST", "/generations/video", json_body=body, create=True)
-        task_id = as_str(answer.get("id")) if isinstance(answer, Mapping) else None
-        if not task_id:
-            raise ProviderUnavailable(f"{PROVIDER}: create answer has no generation id", maybe_submitted=True)
-        return task_id
-
-    async def get_task(self, task_id: str) -> TaskResult:
-        try:
-            body = await self._http.request("GET", f"/generations/{quote(task_id, safe='')}")
-        except InvalidRequest as exc:
-            raise not_found(exc) from None
-        result = parse_generation(body)
-        if result.task_id != task_id:
-            raise TaskNotFound(f"{PROVIDER}: asked for generation {task_id!r}, got {result.task_id!r}")
-        return result
-
-    async def get_tasks(self, task_ids: Sequence[str]) -> dict[str, TaskResult]:
-        return await fetch_each(PROVIDER, task_ids, self.get_task)
+        return await self._post_create("/generations/video", {k: v for k, v in body.items() if v is not None})
 
     async def verify_token(self) -> None:
         """`GET /credits` costs nothing: 401 means the key is refused."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from bot.luma.errors import (
     AuthenticationFailed,
@@ -18,7 +19,7 @@ from bot.luma.errors import (
     RateLimited,
     TaskNotFound,
 )
-from bot.luma.http import body_message, error_message, looks_like_moderation
+from bot.luma.http import JsonProviderClient, as_str, body_message, error_message, looks_like_moderation
 from bot.luma.types import TaskResult
 
 log = logging.getLogger(__name__)
@@ -88,3 +89,40 @@ def not_found(exc: InvalidRequest) -> LumaError:
     if exc.status == 404:
         return TaskNotFound(exc.message, status=404)
     return exc
+
+
+class GenerationsClient(JsonProviderClient):
+    """What both of Luma's own clients do alike: a create answers a Generation whose id is the task (and the
+    video an extension names), and each generation is looked up with a GET of its own."""
+
+    # One GET per task, a few at a time: a "batch" is only how many tasks one polling round takes.
+    max_batch = 50
+    # Neither API limits lookups (the Agents API rate-limits creates only; Dream Machine documents none).
+    min_poll_interval = 0.0
+
+    @staticmethod
+    def parse(obj: Any) -> TaskResult:  # pragma: no cover - always overridden
+        raise NotImplementedError
+
+    async def _post_create(self, path: str, body: dict[str, Any]) -> str:
+        answer = await self._http.request("POST", path, json_body=body, create=True)
+        task_id = as_str(answer.get("id")) if isinstance(answer, Mapping) else None
+        if not task_id:
+            # It answered 2xx, so a paid generation may exist even though we cannot name it.
+            raise ProviderUnavailable(
+                f"{self.provider}: create answer has no generation id", maybe_submitted=True
+            )
+        return task_id
+
+    async def get_task(self, task_id: str) -> TaskResult:
+        try:
+            body = await self._http.request("GET", f"/generations/{quote(task_id, safe='')}")
+        except InvalidRequest as exc:
+            raise not_found(exc) from None
+        result = type(self).parse(body)
+        if result.task_id != task_id:
+            raise TaskNotFound(f"{self.provider}: asked for generation {task_id!r}, got {result.task_id!r}")
+        return result
+
+    async def get_tasks(self, task_ids: Sequence[str]) -> dict[str, TaskResult]:
+        return await fetch_each(self.provider, task_ids, self.get_task)
