@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,33 @@ def _host_of(url: str) -> str:
     return urlsplit(url).hostname or "?"
 
 
+# A download or re-encode file this old belongs to no delivery in progress (downloads time out long before):
+# it is what a process killed mid-delivery left behind.
+STALE_AFTER = 3600.0
+
+
+def remove_stale_files(temp_dir: str | None, *, now: float | None = None) -> int:
+    """Remove this bot's leftover media files (`luma-*.mp4` / `.jpg`) older than STALE_AFTER from the temp
+    directory; other processes' fresh files are left alone. Returns how many were removed."""
+    folder = Path(temp_dir or tempfile.gettempdir())
+    now = time.time() if now is None else now
+    removed = 0
+    for path in folder.glob("luma-*"):
+        try:
+            if (
+                path.is_file()
+                and path.suffix in (".mp4", ".jpg")
+                and now - path.stat().st_mtime > STALE_AFTER
+            ):
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove
+    if removed:
+        log.info("removed %d media files left behind by an earlier run in %s", removed, folder)
+    return removed
+
+
 class MediaFetcher:
     """One per process: its own HTTP sessions (the provider client's carries the token, which must never go to
     a file host) and a semaphore bounding the downloads in flight."""
@@ -93,6 +121,7 @@ class MediaFetcher:
         self.temp_dir = temp_dir
         self._gate = asyncio.Semaphore(self.limits.concurrency)
         self._sessions: dict[bool, aiohttp.ClientSession] = {}
+        remove_stale_files(temp_dir)
 
     def _session(self, allow_private: bool) -> aiohttp.ClientSession:
         session = self._sessions.get(allow_private)
